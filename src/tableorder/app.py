@@ -1,0 +1,101 @@
+"""The ASGI application: wiring only."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme, Server, Tag
+
+from tableorder import db
+from tableorder.auth.controller import AuthController
+from tableorder.health import HealthController
+from tableorder.logs import configure_logging
+from tableorder.menu.controller import AdminCategoryController, AdminMenuItemController, GuestMenuController
+from tableorder.orders.controller import AdminOrderController, GuestOrderController
+from tableorder.problems import EXCEPTION_HANDLERS
+from tableorder.security import ADMIN_COOKIE, TokenService
+from tableorder.settings import Settings
+from tableorder.tables.controller import AdminTableController
+
+API_VERSION = "1.0.0"
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="Table Order API",
+        version=API_VERSION,
+        description="Restaurant table ordering: tablets order, staff run the floor, integrators connect.",
+        servers=[Server(url="/")],
+        tags=[
+            Tag(name="Auth", description="Log in as staff (admin) or as a table's tablet"),
+            Tag(name="Guest", description="What a table's tablet can do (table token)"),
+            Tag(name="Admin: orders", description="The live order board (admin token)"),
+            Tag(name="Admin: tables", description="Tables, sessions and history (admin token)"),
+            Tag(name="Admin: menu", description="Categories and menu items (admin token)"),
+            Tag(name="Operations", description="Health checks"),
+        ],
+        components=Components(
+            security_schemes={
+                "TableToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
+                                             description="From POST /api/v1/auth/table/login"),
+                "AdminToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
+                                             description="From POST /api/v1/auth/admin/login"),
+                "AdminCookie": SecurityScheme(type="apiKey", name=ADMIN_COOKIE, security_scheme_in="cookie",
+                                              description="Set by admin login; honoured on GET only"),
+            }
+        ),
+        path="/schema",
+        render_plugins=[ScalarRenderPlugin()],
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        url = settings.database_url or db.start_embedded_postgres()
+        pool = await db.create_pool(
+            url,
+            min_size=min(2, settings.database_pool_size),
+            max_size=settings.database_pool_size + settings.database_max_overflow,
+            application_name=f"tableorder-api-{os.getpid()}",
+        )
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    api = Router(
+        path="/api/v1",
+        route_handlers=[
+            AuthController, GuestMenuController, GuestOrderController, AdminOrderController,
+            AdminTableController, AdminCategoryController, AdminMenuItemController,
+        ],
+    )
+    return Litestar(
+        route_handlers=[api, HealthController],
+        lifespan=[lifespan],
+        state=None,
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi_config(),
+        cors_config=CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=True)
+        if settings.cors_origins else None,
+        request_max_body_size=settings.max_request_bytes,
+        debug=False,
+        logging_config=None,
+        on_startup=[lambda app: _init_state(app, settings)],
+    )
+
+
+def _init_state(app: Litestar, settings: Settings) -> None:
+    app.state.settings = settings
+    app.state.tokens = TokenService(settings)

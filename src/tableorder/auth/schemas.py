@@ -1,0 +1,47 @@
+from typing import Annotated
+
+import msgspec
+
+from tableorder.kit import Id
+
+StoreCode = Annotated[str, msgspec.Meta(min_length=2, max_length=32, pattern=r"^[a-z0-9][a-z0-9-]{1,31}$")]
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+TableNumber = Annotated[int, msgspec.Meta(ge=1, le=999)]
+
+
+class AdminLogin(msgspec.Struct, forbid_unknown_fields=True):
+    store_code: StoreCode
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    password: Password
+
+
+class TableLogin(msgspec.Struct, forbid_unknown_fields=True):
+    store_code: StoreCode
+    table_number: TableNumber
+    password: Password
+
+
+class StoreOut(msgspec.Struct):
+    id: Id
+    code: str
+    name: str
+
+
+class TableRef(msgspec.Struct):
+    id: Id
+    number: TableNumber
+
+
+class AdminToken(msgspec.Struct):
+    access_token: str
+    expires_in: int
+    store: StoreOut
+    token_type: str = "bearer"
+
+
+class TableToken(msgspec.Struct):
+    access_token: str
+    expires_in: int
+    store: StoreOut
+    table: TableRef
+    token_type: str = "bearer"

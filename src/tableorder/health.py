@@ -1,0 +1,32 @@
+"""Liveness and readiness for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, Response, get
+from litestar.datastructures import State
+
+from tableorder.problems import problem_response, problem_spec
+
+
+class Health(msgspec.Struct):
+    status: str
+
+
+class HealthController(Controller):
+    path = "/health"
+    tags = ["Operations"]
+
+    @get(operation_id="GetHealth", summary="Liveness: the process answers (no database)")
+    async def health(self) -> Health:
+        return Health(status="ok")
+
+    @get("/ready", operation_id="GetReadiness", summary="Readiness: the database answers",
+         responses={503: problem_spec("Not ready: the database does not answer")})
+    async def ready(self, state: State) -> Response[Health]:
+        try:
+            async with state.pool.acquire(timeout=2) as conn:
+                await conn.fetchval("SELECT 1", timeout=2)
+        except Exception:  # any failure means "not ready"; the reason is in the logs of the pool
+            return problem_response(503, "The database does not answer.", headers={"Retry-After": "5"})
+        return Response(Health(status="ready"))

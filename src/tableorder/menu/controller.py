@@ -1,0 +1,148 @@
+"""The menu: the tablet reads it whole; the staff edit categories and items."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+import asyncpg
+import msgspec
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from tableorder.kit import MAX_BIGINT, PathId, changed_fields
+from tableorder.menu import queries
+from tableorder.menu.schemas import (
+    CategoryCreate,
+    CategoryOut,
+    CategoryUpdate,
+    Menu,
+    MenuItemCreate,
+    MenuItemOut,
+    MenuItemUpdate,
+)
+from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, not_found, problem_spec
+from tableorder.security import Principal, admin_principal, table_principal
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+class GuestMenuController(Controller):
+    path = "/menu"
+    tags = ["Guest"]
+    dependencies = {"principal": Provide(table_principal)}
+    security = [{"TableToken": []}]
+
+    @get(operation_id="GetMenu", summary="The store's menu by category; send If-None-Match to get 304",
+         responses={**AUTH_PROBLEMS, 304: problem_spec("Not modified (empty body)")})
+    async def get_menu(self, request: Request, state: State, principal: Principal) -> Response[Menu]:
+        document = await queries.menu_document(state.pool, principal.store_id)
+        if document is None:
+            raise not_found("Store")
+        body = document.encode()
+        etag = etag_of(body)
+        headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+        if etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(content=b"", status_code=304, headers=headers)
+        return Response(content=body, media_type="application/json", headers=headers)
+
+
+def _category(row: asyncpg.Record) -> CategoryOut:
+    return CategoryOut(id=row["id"], name=row["name"], sort_order=row["sort_order"])
+
+
+def _item(row: asyncpg.Record) -> MenuItemOut:
+    return MenuItemOut(**dict(row))
+
+
+def unknown_category() -> ProblemError:
+    return ProblemError(422, "The category does not exist in this store.", slug="validation-error",
+                        errors=[FieldError(field="category_id", message="no such category in this store")])
+
+
+class AdminCategoryController(Controller):
+    path = "/admin/categories"
+    tags = ["Admin: menu"]
+    dependencies = {"principal": Provide(admin_principal)}
+    security = [{"AdminToken": []}, {"AdminCookie": []}]
+
+    @get(operation_id="ListCategories", summary="Menu categories in display order", responses=AUTH_PROBLEMS)
+    async def list_categories(self, state: State, principal: Principal) -> list[CategoryOut]:
+        return [_category(row) for row in await queries.list_categories(state.pool, principal.store_id)]
+
+    @post(operation_id="CreateCategory", summary="Add a menu category", responses=AUTH_PROBLEMS)
+    async def create_category(self, state: State, principal: Principal, data: CategoryCreate) -> CategoryOut:
+        return _category(await queries.create_category(state.pool, principal.store_id, data.name, data.sort_order))
+
+    @patch("/{category_id:int}", operation_id="UpdateCategory", summary="Rename or reorder a category",
+           responses={**AUTH_PROBLEMS, 404: problem_spec("No such category in this store")})
+    async def update_category(self, state: State, principal: Principal, category_id: PathId,
+                              data: CategoryUpdate) -> CategoryOut:
+        row = await queries.update_category(state.pool, principal.store_id, category_id, changed_fields(data))
+        if row is None:
+            raise not_found("Category")
+        return _category(row)
+
+    @delete("/{category_id:int}", operation_id="DeleteCategory", summary="Delete an empty category",
+            responses={**AUTH_PROBLEMS, 404: problem_spec("No such category in this store"),
+                       409: problem_spec("The category still has menu items")})
+    async def delete_category(self, state: State, principal: Principal, category_id: PathId) -> None:
+        try:
+            deleted = await queries.delete_category(state.pool, principal.store_id, category_id)
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise conflict("The category still has menu items; move or delete them first.") from exc
+        if not deleted:
+            raise not_found("Category")
+
+
+class AdminMenuItemController(Controller):
+    path = "/admin/menu-items"
+    tags = ["Admin: menu"]
+    dependencies = {"principal": Provide(admin_principal)}
+    security = [{"AdminToken": []}, {"AdminCookie": []}]
+
+    @get(operation_id="ListMenuItems", summary="Menu items, optionally of one category", responses=AUTH_PROBLEMS)
+    async def list_items(
+        self, state: State, principal: Principal,
+        category_id: Annotated[int | None, Parameter(ge=1, le=MAX_BIGINT)] = None,
+    ) -> list[MenuItemOut]:
+        return [_item(row) for row in await queries.list_items(state.pool, principal.store_id, category_id)]
+
+    @post(operation_id="CreateMenuItem", summary="Add a menu item", responses=AUTH_PROBLEMS)
+    async def create_item(self, state: State, principal: Principal, data: MenuItemCreate) -> MenuItemOut:
+        try:
+            row = await queries.create_item(state.pool, principal.store_id, msgspec.structs.asdict(data))
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise unknown_category() from exc
+        return _item(row)
+
+    @patch("/{item_id:int}", operation_id="UpdateMenuItem",
+           summary="Change a menu item (price, sold out, ...); only the fields sent change",
+           responses={**AUTH_PROBLEMS, 404: problem_spec("No such menu item in this store")})
+    async def update_item(self, state: State, principal: Principal, item_id: PathId,
+                          data: MenuItemUpdate) -> MenuItemOut:
+        try:
+            row = await queries.update_item(state.pool, principal.store_id, item_id, changed_fields(data))
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise unknown_category() from exc
+        if row is None:
+            raise not_found("Menu item")
+        return _item(row)
+
+    @delete("/{item_id:int}", operation_id="DeleteMenuItem",
+            summary="Delete a menu item (past orders keep its name and price)",
+            responses={**AUTH_PROBLEMS, 404: problem_spec("No such menu item in this store")})
+    async def delete_item(self, state: State, principal: Principal, item_id: PathId) -> None:
+        if not await queries.delete_item(state.pool, principal.store_id, item_id):
+            raise not_found("Menu item")

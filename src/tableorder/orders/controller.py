@@ -1,0 +1,114 @@
+"""Orders: tablets place and follow theirs; staff move them along or cancel them."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+import asyncpg
+import msgspec
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from tableorder.kit import MAX_BIGINT, PathId, raw_json
+from tableorder.orders import queries
+from tableorder.orders.schemas import OrderCreate, OrderOut, OrderStatus, OrderStatusUpdate, TableOrders
+from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, not_found, problem_spec
+from tableorder.security import Principal, admin_principal, table_principal
+
+IdempotencyKey = Annotated[
+    str | None,
+    Parameter(header="Idempotency-Key", min_length=1, max_length=255, required=False,
+              description="Retries with the same key and body return the first order instead of a new one."),
+]
+
+
+def _unorderable(data: OrderCreate, detail: str | None) -> ProblemError:
+    named = msgspec.json.decode(detail or "{}", type=dict[str, list[int]])
+    unknown, sold_out = set(named.get("unknown", [])), set(named.get("unavailable", []))
+    errors = [
+        FieldError(field=f"items[{i}].menu_item_id",
+                   message=f"menu item {line.menu_item_id} " + ("does not exist" if line.menu_item_id in unknown
+                                                                else "is sold out"))
+        for i, line in enumerate(data.items)
+        if line.menu_item_id in unknown or line.menu_item_id in sold_out
+    ]
+    return ProblemError(422, "Some menu items cannot be ordered.", slug="unorderable-items", errors=errors)
+
+
+class GuestOrderController(Controller):
+    path = "/orders"
+    tags = ["Guest"]
+    dependencies = {"principal": Provide(table_principal)}
+    security = [{"TableToken": []}]
+
+    @post(operation_id="PlaceOrder", status_code=201, summary="Place an order for this table",
+          responses={**AUTH_PROBLEMS, 404: problem_spec("The table no longer exists"),
+                     409: problem_spec("Idempotency-Key reused with a different body")})
+    async def place_order(self, state: State, principal: Principal, data: OrderCreate,
+                          idempotency_key: IdempotencyKey = None) -> Response[OrderOut]:
+        request_hash = hashlib.sha256(msgspec.json.encode(data)).digest()
+        try:
+            row = await queries.place_order(
+                state.pool, principal.store_id, principal.subject_id,
+                [line.menu_item_id for line in data.items], [line.quantity for line in data.items],
+                data.note, idempotency_key, request_hash)
+        except asyncpg.PostgresError as exc:
+            match exc.sqlstate:
+                case "TO422":
+                    raise _unorderable(data, exc.detail) from exc
+                case "TO409":
+                    raise conflict("This Idempotency-Key was already used with a different request.") from exc
+                case "TO404":
+                    raise not_found("Table") from exc
+            raise
+        headers = {"Idempotent-Replayed": "true"} if row["replayed"] else None
+        return raw_json(row["order_doc"], status_code=201, headers=headers)
+
+    @get(operation_id="ListTableOrders", summary="This table's open session: its orders, newest first, and total",
+         responses=AUTH_PROBLEMS)
+    async def list_orders(self, state: State, principal: Principal) -> Response[TableOrders]:
+        return raw_json(await queries.table_orders(state.pool, principal.store_id, principal.subject_id))
+
+
+class AdminOrderController(Controller):
+    path = "/admin/orders"
+    tags = ["Admin: orders"]
+    dependencies = {"principal": Provide(admin_principal)}
+    security = [{"AdminToken": []}, {"AdminCookie": []}]
+
+    @get(operation_id="ListOrders", summary="Orders of open sessions, newest first", responses=AUTH_PROBLEMS)
+    async def list_orders(self, state: State, principal: Principal, status: OrderStatus | None = None,
+                          table_id: Annotated[int | None, Parameter(ge=1, le=MAX_BIGINT)] = None) -> Response[list[OrderOut]]:
+        return raw_json(await queries.open_orders(state.pool, principal.store_id, status, table_id))
+
+    @patch("/{order_id:int}", operation_id="UpdateOrderStatus", summary="Move an order's status forward",
+           responses={**AUTH_PROBLEMS, 404: problem_spec("No such order in this store"),
+                      409: problem_spec("A backward move, or a move out of a final status")})
+    async def update_status(self, state: State, principal: Principal, order_id: PathId,
+                            data: OrderStatusUpdate) -> Response[OrderOut]:
+        return raw_json(await _set_status(state, principal, order_id, data.status))
+
+    @delete("/{order_id:int}", operation_id="CancelOrder", status_code=200,
+            summary="Cancel an order (it stays in history and counts in no total)",
+            responses={**AUTH_PROBLEMS, 404: problem_spec("No such order in this store"),
+                       409: problem_spec("The order is already completed")})
+    async def cancel_order(self, state: State, principal: Principal, order_id: PathId) -> Response[OrderOut]:
+        return raw_json(await _set_status(state, principal, order_id, "cancelled"))
+
+
+async def _set_status(state: State, principal: Principal, order_id: int, status: str) -> str:
+    try:
+        document = await queries.set_status(state.pool, principal.store_id, order_id, status)
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate == "TO409":
+            raise conflict(f"The order cannot move to '{status}': {exc.args[0] if exc.args else ''}.") from exc
+        raise
+    if document is None:
+        raise not_found("Order")
+    return document
+
+
+__all__ = ["AdminOrderController", "GuestOrderController"]

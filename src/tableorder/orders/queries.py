@@ -1,0 +1,66 @@
+"""Orders: placing (one round trip through place_order()), listing, status moves."""
+
+from __future__ import annotations
+
+import asyncpg
+
+PLACE_ORDER = "SELECT order_doc::text, replayed FROM place_order($1, $2, $3, $4, $5, $6, $7)"
+
+
+async def place_order(pool: asyncpg.Pool, store_id: int, table_id: int, item_ids: list[int],
+                      quantities: list[int], note: str | None, idempotency_key: str | None,
+                      request_hash: bytes) -> asyncpg.Record:
+    """Raises asyncpg errors with SQLSTATE TO404 / TO409 / TO422 (see the migration)."""
+    return await pool.fetchrow(PLACE_ORDER, store_id, table_id, item_ids, quantities, note,
+                               idempotency_key, request_hash)
+
+
+TABLE_ORDERS = """
+SELECT json_build_object(
+    'session', session_json(s),
+    'total_amount', coalesce((session_json(s) ->> 'total_amount')::bigint, 0),
+    'orders', coalesce((SELECT json_agg(order_json(o) ORDER BY o.created_at DESC, o.id DESC)
+                          FROM orders o WHERE o.session_id = s.id), '[]'))::text
+  FROM (SELECT 1) AS one
+  LEFT JOIN table_sessions s ON s.table_id = $1 AND s.store_id = $2 AND s.closed_at IS NULL
+"""
+
+
+async def table_orders(pool: asyncpg.Pool, store_id: int, table_id: int) -> str:
+    document: str = await pool.fetchval(TABLE_ORDERS, table_id, store_id)
+    return document
+
+
+OPEN_ORDERS = """
+SELECT coalesce(json_agg(order_json(o) ORDER BY o.created_at DESC, o.id DESC), '[]')::text
+  FROM orders o JOIN table_sessions s ON s.id = o.session_id AND s.closed_at IS NULL
+ WHERE o.store_id = $1
+   AND ($2::text IS NULL OR o.status = $2)
+   AND ($3::bigint IS NULL OR o.table_id = $3)
+"""
+
+
+async def open_orders(pool: asyncpg.Pool, store_id: int, status: str | None, table_id: int | None) -> str:
+    document: str = await pool.fetchval(OPEN_ORDERS, store_id, status, table_id)
+    return document
+
+
+# Moves the status; a row that already has the target status is left untouched (no event).
+# The orders_check_status trigger refuses backward moves with SQLSTATE TO409.
+SET_STATUS = """
+WITH target AS (SELECT id, status FROM orders WHERE id = $1 AND store_id = $2),
+moved AS (
+    UPDATE orders o SET status = $3 FROM target
+     WHERE o.id = target.id AND target.status <> $3
+    RETURNING order_json(o)::text AS document
+)
+SELECT (SELECT document FROM moved) AS moved,
+       (SELECT order_json(o)::text FROM orders o JOIN target ON o.id = target.id AND target.status = $3) AS unchanged
+"""
+
+
+async def set_status(pool: asyncpg.Pool, store_id: int, order_id: int, status: str) -> str | None:
+    """Returns the order after the move, or None when the store has no such order."""
+    row = await pool.fetchrow(SET_STATUS, order_id, store_id, status)
+    document: str | None = row["moved"] or row["unchanged"]
+    return document

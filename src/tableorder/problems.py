@@ -1,0 +1,143 @@
+"""Every error leaves the service as RFC 9457 problem+json, shaped here and nowhere else."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import asyncpg
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+
+log = logging.getLogger("tableorder")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
+    """An RFC 9457 problem document."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+class ProblemError(HTTPException):
+    """Raised by the service's own code: carries a problem type slug and optional field errors."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        slug: str | None = None,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail=detail, status_code=status, headers=headers)
+        self.slug = slug
+        self.errors = errors
+
+
+def not_found(what: str) -> ProblemError:
+    return ProblemError(404, f"{what} not found", slug="not-found")
+
+
+def conflict(detail: str) -> ProblemError:
+    return ProblemError(409, detail, slug="conflict")
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Problem]:
+    phrase = HTTPStatus(status).phrase
+    slug = slug or phrase.lower().replace(" ", "-").replace("'", "")
+    body = Problem(type=f"urn:tableorder:problem:{slug}", title=phrase, status=status, detail=detail,
+                   errors=errors)
+    return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _field_errors(extra: Any) -> list[FieldError]:
+    errors = []
+    for item in extra if isinstance(extra, list) else []:
+        if not isinstance(item, dict):
+            continue
+        source = item.get("source")
+        key = item.get("key") or ("body" if source == "body" else "")
+        field = f"{source}.{key}" if source and source != "body" and key else key or "body"
+        errors.append(FieldError(field=field, message=str(item.get("message", "invalid value"))))
+    return errors
+
+
+def handle_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    errors = _field_errors(exc.extra)
+    if any("malformed" in e.message.lower() or "invalid json" in e.message.lower() for e in errors):
+        return problem_response(400, "The request body is not valid JSON.", slug="malformed-json",
+                                errors=errors)
+    return problem_response(422, "The request has invalid fields.", slug="validation-error", errors=errors)
+
+
+def handle_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    if isinstance(exc, ProblemError):
+        return problem_response(exc.status_code, exc.detail, slug=exc.slug, errors=exc.errors,
+                                headers=exc.headers)
+    return problem_response(exc.status_code, exc.detail, headers=exc.headers)
+
+
+def handle_data_error(_: Request[Any, Any, Any], exc: asyncpg.DataError) -> Response[Problem]:
+    # Values that pass the API types but not PostgreSQL (NUL bytes, out-of-range numbers): the
+    # statement failed as a whole, so nothing was written.
+    return problem_response(422, f"A value was rejected by the database: {exc.__class__.__name__}.",
+                            slug="validation-error")
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    if isinstance(exc, UnicodeEncodeError):
+        return problem_response(422, "A text value is not valid Unicode.", slug="validation-error")
+    if isinstance(exc, (asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, OSError,
+                        asyncpg.InterfaceError, asyncpg.exceptions.ConnectionDoesNotExistError)):
+        log.warning("database unavailable during %s %s: %r", request.method, request.url.path, exc)
+        return problem_response(503, "The database is unavailable; try again shortly.",
+                                headers={"Retry-After": "2"})
+    log.exception("unhandled error during %s %s", request.method, request.url.path)
+    return problem_response(500, "An unexpected error occurred.")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    ValidationException: handle_validation,
+    HTTPException: handle_http,
+    asyncpg.DataError: handle_data_error,
+    Exception: handle_unexpected,
+}
+
+
+def problem_spec(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=Problem, description=description, media_type=PROBLEM_MEDIA_TYPE)
+
+
+# The problem responses every operation of a kind may give, declared for generated clients.
+COMMON_PROBLEMS = {
+    400: problem_spec("Malformed request (e.g. invalid JSON)"),
+    413: problem_spec("Request body too large"),
+    422: problem_spec("Invalid fields; `errors` names each one"),
+}
+AUTH_PROBLEMS = {
+    **COMMON_PROBLEMS,
+    401: problem_spec("Missing, expired or invalid token"),
+    403: problem_spec("The token is of the wrong kind for this operation"),
+}

@@ -1,0 +1,106 @@
+"""Settings: one frozen struct read from the environment (SPEC section 5) and checked at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Literal
+
+import msgspec
+
+Environment = Literal["development", "staging", "production"]
+
+DEVELOPMENT_JWT_SECRET = "development-only-secret-do-not-use-in-production"
+MIN_SECRET_BYTES = 32
+
+# Per-environment defaults (SPEC section 7); explicit variables always win.
+ENVIRONMENT_DEFAULTS: dict[str, dict[str, str]] = {
+    "development": {"DEBUG": "true", "LOG_LEVEL": "DEBUG", "DATABASE_POOL_SIZE": "5", "WORKERS": "1"},
+    "staging": {"DEBUG": "false", "LOG_LEVEL": "INFO", "DATABASE_POOL_SIZE": "10", "WORKERS": "2"},
+    "production": {"DEBUG": "false", "LOG_LEVEL": "WARNING", "DATABASE_POOL_SIZE": "20", "WORKERS": "4"},
+}
+
+
+class SettingsError(ValueError):
+    """The environment describes a configuration the service must not start with."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    environment: Environment = "development"
+    database_url: str | None = None
+    database_replica_url: str | None = None
+    database_pool_size: int = 5
+    database_max_overflow: int = 10
+    jwt_secret_key: str = DEVELOPMENT_JWT_SECRET
+    jwt_algorithm: str = "HS256"
+    jwt_expiration_hours: float = 16.0
+    debug: bool = True
+    log_level: str = "INFO"
+    cors_origins: tuple[str, ...] = ()
+    sse_heartbeat_interval: float = 30.0
+    sse_max_connections_per_store: int = 100
+    workers: int = 1
+    # Login throttling: this many failures per account within the window lock it for lockout seconds.
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+    login_lockout_seconds: int = 300
+    # Largest request body accepted, in bytes; an order of 50 lines is about 3 KB.
+    max_request_bytes: int = 65_536
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        environment = env.get("ENVIRONMENT", "development").strip().lower()
+        if environment not in ENVIRONMENT_DEFAULTS:
+            raise SettingsError(f"ENVIRONMENT must be one of {', '.join(ENVIRONMENT_DEFAULTS)}")
+        merged = {**ENVIRONMENT_DEFAULTS[environment], **env}
+
+        def get(name: str) -> str | None:
+            value = merged.get(name)
+            return value.strip() if value is not None and value.strip() != "" else None
+
+        raw: dict[str, object] = {"environment": environment}
+        for field in msgspec.structs.fields(cls):
+            if field.name == "environment":
+                continue
+            value = get(field.name.upper())
+            if value is None:
+                continue
+            if field.name == "cors_origins":
+                raw[field.name] = [origin.strip() for origin in value.split(",") if origin.strip()]
+            else:
+                raw[field.name] = value
+        try:
+            settings = msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SettingsError(f"invalid setting: {exc}") from exc
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not self.debug:
+            secret = self.jwt_secret_key.encode()
+            if self.jwt_secret_key == DEVELOPMENT_JWT_SECRET or len(secret) < MIN_SECRET_BYTES:
+                raise SettingsError(
+                    "JWT_SECRET_KEY must be set to a random value of at least 32 bytes when DEBUG=false "
+                    "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+                )
+        if self.jwt_algorithm not in {"HS256", "HS384", "HS512"}:
+            raise SettingsError("JWT_ALGORITHM must be one of HS256, HS384, HS512")
+        checks = {
+            "DATABASE_POOL_SIZE": self.database_pool_size >= 1,
+            "DATABASE_MAX_OVERFLOW": self.database_max_overflow >= 0,
+            "JWT_EXPIRATION_HOURS": self.jwt_expiration_hours > 0,
+            "SSE_HEARTBEAT_INTERVAL": self.sse_heartbeat_interval > 0,
+            "SSE_MAX_CONNECTIONS_PER_STORE": self.sse_max_connections_per_store >= 1,
+            "WORKERS": self.workers >= 1,
+            "LOGIN_MAX_FAILURES": self.login_max_failures >= 1,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise SettingsError(f"out of range: {', '.join(bad)}")
+
+    def require_database_url(self) -> str:
+        if self.database_url is None:
+            raise SettingsError("DATABASE_URL is not set (tableorder serve starts an embedded PostgreSQL)")
+        return self.database_url

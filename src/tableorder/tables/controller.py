@@ -1,0 +1,92 @@
+"""Tables for the staff: the floor with open sessions, set-up, close-session and history."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import asyncpg
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.params import Parameter
+
+from tableorder.kit import PathId, raw_json
+from tableorder.orders.schemas import SessionSummary
+from tableorder.problems import AUTH_PROBLEMS, ProblemError, conflict, not_found, problem_spec
+from tableorder.security import Principal, admin_principal, hash_password
+from tableorder.tables import queries
+from tableorder.tables.schemas import HistoryPage, TableCreate, TableOut, TableUpdate
+
+NO_TABLE = problem_spec("No such table in this store")
+
+
+class AdminTableController(Controller):
+    path = "/admin/tables"
+    tags = ["Admin: tables"]
+    dependencies = {"principal": Provide(admin_principal)}
+    security = [{"AdminToken": []}, {"AdminCookie": []}]
+
+    @get(operation_id="ListTables", summary="Every table with its open session (or null)", responses=AUTH_PROBLEMS)
+    async def list_tables(self, state: State, principal: Principal) -> Response[list[TableOut]]:
+        return raw_json(await queries.list_tables(state.pool, principal.store_id))
+
+    @post(operation_id="CreateTable", summary="Set up a table and its tablet password",
+          responses={**AUTH_PROBLEMS, 409: problem_spec("The table number is taken")})
+    async def create_table(self, state: State, principal: Principal, data: TableCreate) -> Response[TableOut]:
+        password_hash = await hash_password(data.password)
+        try:
+            document = await queries.create_table(state.pool, principal.store_id, data.number, password_hash)
+        except asyncpg.UniqueViolationError as exc:
+            raise conflict(f"Table {data.number} already exists.") from exc
+        return raw_json(document, status_code=201)
+
+    @patch("/{table_id:int}", operation_id="UpdateTable", summary="Change a table's tablet password",
+           responses={**AUTH_PROBLEMS, 404: NO_TABLE})
+    async def update_table(self, state: State, principal: Principal, table_id: PathId,
+                           data: TableUpdate) -> Response[TableOut]:
+        password_hash = await hash_password(data.password)
+        document = await queries.set_table_password(state.pool, principal.store_id, table_id, password_hash)
+        if document is None:
+            raise not_found("Table")
+        return raw_json(document)
+
+    @delete("/{table_id:int}", operation_id="DeleteTable",
+            summary="Remove a table (its closed sessions and orders stay in the records)",
+            responses={**AUTH_PROBLEMS, 404: NO_TABLE, 409: problem_spec("The table has an open session")})
+    async def delete_table(self, state: State, principal: Principal, table_id: PathId) -> None:
+        async with state.pool.acquire() as conn, conn.transaction():
+            if not await queries.lock_table(conn, principal.store_id, table_id):
+                raise not_found("Table")
+            if await queries.has_open_session(conn, table_id):
+                raise conflict("The table has an open session; close it first.")
+            await queries.delete_table(conn, table_id)
+
+    @post("/{table_id:int}/close-session", operation_id="CloseTableSession", status_code=200,
+          summary="이용 완료: close the table's session; its orders move to history",
+          responses={**AUTH_PROBLEMS, 404: NO_TABLE, 409: problem_spec("The table has no open session")})
+    async def close_session(self, state: State, principal: Principal, table_id: PathId) -> Response[SessionSummary]:
+        async with state.pool.acquire() as conn, conn.transaction():
+            if not await queries.lock_table(conn, principal.store_id, table_id):
+                raise not_found("Table")
+            document = await queries.close_session(conn, table_id)
+        if document is None:
+            raise conflict("The table has no open session.")
+        return raw_json(document)
+
+    @get("/{table_id:int}/history", operation_id="GetTableHistory",
+         summary="Closed sessions with their orders, newest first; dates are the store's business days",
+         responses={**AUTH_PROBLEMS, 404: NO_TABLE})
+    async def history(
+        self, state: State, principal: Principal, table_id: PathId,
+        from_date: Annotated[date | None, Parameter(query="from", description="First day (inclusive)")] = None,
+        to_date: Annotated[date | None, Parameter(query="to", description="Last day (inclusive)")] = None,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
+    ) -> Response[HistoryPage]:
+        if from_date and to_date and from_date > to_date:
+            raise ProblemError(422, "'from' must not be after 'to'.", slug="validation-error")
+        row = await queries.history(state.pool, principal.store_id, table_id, from_date, to_date, limit, offset)
+        if not row["found"]:
+            raise not_found("Table")
+        return raw_json(row["document"])
