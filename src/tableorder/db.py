@@ -23,7 +23,8 @@ def asyncpg_dsn(url: str) -> str:
 
 
 def sqlalchemy_url(url: str) -> str:
-    return "postgresql+asyncpg://" + asyncpg_dsn(url).partition("://")[2]
+    """The URL for Alembic's driver (psycopg); a `?host=/socket/dir` query works there too."""
+    return "postgresql+psycopg://" + asyncpg_dsn(url).partition("://")[2]
 
 
 async def create_pool(url: str, *, min_size: int, max_size: int, application_name: str) -> Pool:

@@ -17,8 +17,9 @@ async def place_order(pool: asyncpg.Pool, store_id: int, table_id: int, item_ids
 
 TABLE_ORDERS = """
 SELECT json_build_object(
-    'session', session_json(s),
-    'total_amount', coalesce((session_json(s) ->> 'total_amount')::bigint, 0),
+    'session', CASE WHEN s.id IS NOT NULL THEN session_json(s) END,
+    'total_amount', coalesce((SELECT sum(o.total_amount) FROM orders o
+                               WHERE o.session_id = s.id AND o.status <> 'cancelled'), 0),
     'orders', coalesce((SELECT json_agg(order_json(o) ORDER BY o.created_at DESC, o.id DESC)
                           FROM orders o WHERE o.session_id = s.id), '[]'))::text
   FROM (SELECT 1) AS one

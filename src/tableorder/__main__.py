@@ -1,0 +1,5 @@
+import sys
+
+from tableorder.cli import main
+
+sys.exit(main())

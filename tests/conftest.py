@@ -1,0 +1,146 @@
+"""Fixtures: a real PostgreSQL (embedded, or DATABASE_URL when set), a fresh database per test run,
+and a real uvicorn process serving the app over loopback."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from tableorder import db
+from tests.helpers import Stores
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The server to test on: DATABASE_URL when set, else an embedded PostgreSQL in a temp dir."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    import pgserver
+
+    server = pgserver.get_server(str(tmp_path_factory.mktemp("pgdata")), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server URL pointing at another database."""
+    base, _, query = url.partition("?")
+    scheme, _, rest = base.partition("://")
+    authority, _, _ = rest.partition("/")
+    return f"{scheme}://{authority}/{name}" + (f"?{query}" if query else "")
+
+
+async def _admin_execute(url: str, sql: str) -> None:
+    conn = await asyncpg.connect(db.asyncpg_dsn(url))
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def fresh_database(postgres_url: str) -> AsyncIterator[object]:
+    """A factory for empty databases on the test server, dropped at the end."""
+    created: list[str] = []
+
+    async def make(prefix: str = "tableorder_test") -> str:
+        name = f"{prefix}_{secrets.token_hex(4)}"
+        await _admin_execute(postgres_url, f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return with_database(postgres_url, name)
+
+    yield make
+    for name in created:
+        await _admin_execute(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+async def database_url(fresh_database) -> str:  # type: ignore[no-untyped-def]
+    """A migrated database shared by the run; tests isolate themselves by creating their own stores."""
+    url: str = await fresh_database()
+    db.migrate(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await db.create_pool(database_url, min_size=1, max_size=10, application_name="tableorder-tests")
+    yield pool
+    await pool.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """One `uvicorn tableorder.app:create_app` process on loopback."""
+
+    def __init__(self, database_url: str, env: dict[str, str] | None = None, workers: int = 1) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "DATABASE_URL": database_url, "ENVIRONMENT": "development",
+                    "LOG_LEVEL": "WARNING", **(env or {})}
+        self.workers = workers
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> ServerProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "tableorder.app:create_app", "--factory", "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", str(self.workers), "--no-access-log"],
+            env=self.env, cwd=ROOT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("server did not become ready")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(database_url: str) -> Iterator[ServerProcess]:
+    process = ServerProcess(database_url).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+async def client(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=30, limits=limits) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def stores(pool: asyncpg.Pool, client: httpx.AsyncClient) -> Stores:
+    return Stores(pool, client)

@@ -1,0 +1,220 @@
+"""Placing and running orders against real PostgreSQL through a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import asyncpg
+import httpx
+
+from tests.helpers import Stores, place
+
+
+async def test_server_prices_the_order_and_keeps_snapshots(client: httpx.AsyncClient, stores: Stores) -> None:
+    store = await stores.create()
+    (a, (name_a, price_a)), (b, (name_b, price_b)) = list(store.items.items())[:2]
+    response = await client.post("/orders", headers=store.tables[1].headers, json={
+        "items": [{"menu_item_id": a, "quantity": 2}, {"menu_item_id": b, "quantity": 1}], "note": "no onions"})
+    assert response.status_code == 201, response.text
+    order = response.json()
+    assert order["status"] == "pending"
+    assert order["table_number"] == 1 and order["table_id"] == store.tables[1].id
+    assert [(line["name"], line["unit_price"], line["quantity"], line["line_total"]) for line in order["items"]] == [
+        (name_a, price_a, 2, 2 * price_a), (name_b, price_b, 1, price_b)]
+    assert order["total_amount"] == 2 * price_a + price_b
+    assert order["note"] == "no onions"
+
+
+async def test_client_sent_prices_are_refused(client: httpx.AsyncClient, stores: Stores) -> None:
+    store = await stores.create()
+    item = store.item_ids()[0]
+    response = await client.post("/orders", headers=store.tables[1].headers, json={
+        "items": [{"menu_item_id": item, "quantity": 1, "unit_price": 1}]})
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_unknown_and_sold_out_items_are_named(client: httpx.AsyncClient, stores: Stores) -> None:
+    store = await stores.create()
+    ok, sold_out = store.item_ids()[:2]
+    patched = await client.patch(f"/admin/menu-items/{sold_out}", headers=store.admin, json={"available": False})
+    assert patched.status_code == 200 and patched.json()["available"] is False
+    response = await place(client, store.tables[1], [(ok, 1), (sold_out, 1), (987654321, 1)])
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert {"field": "items[1].menu_item_id", "message": f"menu item {sold_out} is sold out"} in errors
+    assert {"field": "items[2].menu_item_id", "message": "menu item 987654321 does not exist"} in errors
+    listing = await client.get("/orders", headers=store.tables[1].headers)
+    assert listing.json()["orders"] == []  # nothing was written
+
+
+async def test_twenty_concurrent_first_orders_open_one_session(client: httpx.AsyncClient, stores: Stores,
+                                                              pool: asyncpg.Pool) -> None:
+    store = await stores.create()
+    item = store.item_ids()[0]
+    responses = await asyncio.gather(*(place(client, store.tables[1], [(item, 1)]) for _ in range(20)))
+    assert [r.status_code for r in responses] == [201] * 20
+    orders = [r.json() for r in responses]
+    assert len({o["session_id"] for o in orders}) == 1
+    numbers = [o["order_no"] for o in orders]
+    assert sorted(numbers) == list(range(1, 21))
+    open_sessions = await pool.fetchval(
+        "SELECT count(*) FROM table_sessions WHERE table_id = $1 AND closed_at IS NULL", store.tables[1].id)
+    assert open_sessions == 1
+    # order_no increases with creation time
+    by_time = sorted(orders, key=lambda o: (o["created_at"], o["id"]))
+    assert [o["order_no"] for o in by_time] == sorted(numbers)
+
+
+async def test_fifty_concurrent_orders_across_tables(client: httpx.AsyncClient, stores: Stores) -> None:
+    store = await stores.create(tables=10)
+    item = store.item_ids()[0]
+    responses = await asyncio.gather(*(place(client, store.tables[1 + i % 10], [(item, 1 + i % 3)])
+                                       for i in range(50)))
+    assert [r.status_code for r in responses] == [201] * 50
+    numbers = [r.json()["order_no"] for r in responses]
+    assert sorted(numbers) == list(range(1, 51))
+    sessions = {r.json()["table_id"]: r.json()["session_id"] for r in responses}
+    assert len(set(sessions.values())) == 10
+
+
+async def test_idempotency_key_replays_the_same_order(client: httpx.AsyncClient, stores: Stores,
+                                                      pool: asyncpg.Pool) -> None:
+    store = await stores.create()
+    item = store.item_ids()[0]
+    first = await place(client, store.tables[1], [(item, 2)], idempotency_key="tap-1")
+    again = await place(client, store.tables[1], [(item, 2)], idempotency_key="tap-1")
+    assert first.status_code == 201 and again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers.get("idempotent-replayed") == "true"
+    other = await place(client, store.tables[1], [(item, 3)], idempotency_key="tap-1")
+    assert other.status_code == 409
+    assert "Idempotency-Key" in other.json()["detail"]
+    count = await pool.fetchval("SELECT count(*) FROM orders WHERE store_id = $1", store.id)
+    assert count == 1
+
+
+async def test_concurrent_replays_make_one_order(client: httpx.AsyncClient, stores: Stores,
+                                                 pool: asyncpg.Pool) -> None:
+    store = await stores.create()
+    item = store.item_ids()[0]
+    responses = await asyncio.gather(*(place(client, store.tables[2], [(item, 1)], idempotency_key="double-tap")
+                                       for _ in range(10)))
+    assert [r.status_code for r in responses] == [201] * 10
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert await pool.fetchval("SELECT count(*) FROM orders WHERE store_id = $1", store.id) == 1
+
+
+async def test_status_moves_forward_only(client: httpx.AsyncClient, stores: Stores) -> None:
+    store = await stores.create()
+    order = (await place(client, store.tables[1], [(store.item_ids()[0], 1)])).json()
+    url = f"/admin/orders/{order['id']}"
+    moved = await client.patch(url, headers=store.admin, json={"status": "preparing"})
+    assert moved.status_code == 200 and moved.json()["status"] == "preparing"
+    assert (await client.patch(url, headers=store.admin, json={"status": "pending"})).status_code == 409
+    done = await client.patch(url, headers=store.admin, json={"status": "completed"})
+    assert done.status_code == 200 and done.json()["status"] == "completed"
+    for status in ("preparing", "cancelled"):
+        refused = await client.patch(url, headers=store.admin, json={"status": status})
+        assert refused.status_code == 409, status
+        assert refused.headers["content-type"].startswith("application/problem+json")
+    assert (await client.delete(url, headers=store.admin)).status_code == 409
+    bad = await client.patch(url, headers=store.admin, json={"status": "eaten"})
+    assert bad.status_code == 422
+
+
+async def test_cancel_recomputes_totals(client: httpx.AsyncClient, stores: Stores) -> None:
+    store = await stores.create()
+    item, (_, price) = next(iter(store.items.items()))
+    keep = (await place(client, store.tables[1], [(item, 1)])).json()
+    drop = (await place(client, store.tables[1], [(item, 3)])).json()
+    before = (await client.get("/orders", headers=store.tables[1].headers)).json()
+    assert before["total_amount"] == 4 * price and before["session"]["order_count"] == 2
+    cancelled = await client.delete(f"/admin/orders/{drop['id']}", headers=store.admin)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    after = (await client.get("/orders", headers=store.tables[1].headers)).json()
+    assert after["total_amount"] == price and after["session"]["order_count"] == 1
+    assert [o["id"] for o in after["orders"]] == [drop["id"], keep["id"]]  # newest first, cancelled kept
+    tables = (await client.get("/admin/tables", headers=store.admin)).json()
+    assert tables[0]["session"]["total_amount"] == price
+
+
+async def test_admin_order_filters(client: httpx.AsyncClient, stores: Stores) -> None:
+    store = await stores.create()
+    item = store.item_ids()[0]
+    o1 = (await place(client, store.tables[1], [(item, 1)])).json()
+    o2 = (await place(client, store.tables[2], [(item, 1)])).json()
+    await client.patch(f"/admin/orders/{o2['id']}", headers=store.admin, json={"status": "preparing"})
+    everything = (await client.get("/admin/orders", headers=store.admin)).json()
+    assert [o["id"] for o in everything] == [o2["id"], o1["id"]]
+    preparing = (await client.get("/admin/orders", params={"status": "preparing"}, headers=store.admin)).json()
+    assert [o["id"] for o in preparing] == [o2["id"]]
+    table_1 = (await client.get("/admin/orders", params={"table_id": store.tables[1].id}, headers=store.admin))
+    assert [o["id"] for o in table_1.json()] == [o1["id"]]
+
+
+async def test_close_session_moves_orders_to_history(client: httpx.AsyncClient, stores: Stores) -> None:
+    store = await stores.create()
+    table = store.tables[1]
+    item, (_, price) = next(iter(store.items.items()))
+    first = (await place(client, table, [(item, 2)])).json()
+    closed = await client.post(f"/admin/tables/{table.id}/close-session", headers=store.admin)
+    assert closed.status_code == 200
+    summary = closed.json()
+    assert summary["id"] == first["session_id"] and summary["closed_at"] is not None
+    assert summary["total_amount"] == 2 * price and summary["order_count"] == 1
+    again = await client.post(f"/admin/tables/{table.id}/close-session", headers=store.admin)
+    assert again.status_code == 409
+    view = (await client.get("/orders", headers=table.headers)).json()
+    assert view == {"session": None, "total_amount": 0, "orders": []}
+    assert (await client.get("/admin/orders", headers=store.admin)).json() == []
+    second = (await place(client, table, [(item, 1)])).json()
+    assert second["session_id"] != first["session_id"]
+    history = (await client.get(f"/admin/tables/{table.id}/history", headers=store.admin)).json()
+    assert history["total"] == 1
+    assert history["items"][0]["id"] == first["session_id"]
+    assert [o["id"] for o in history["items"][0]["orders"]] == [first["id"]]
+
+
+async def test_history_filters_by_date_and_paginates(client: httpx.AsyncClient, stores: Stores,
+                                                     pool: asyncpg.Pool) -> None:
+    store = await stores.create()
+    table = store.tables[1]
+    item = store.item_ids()[0]
+    sessions = []
+    for _ in range(5):
+        order = (await place(client, table, [(item, 1)])).json()
+        assert (await client.post(f"/admin/tables/{table.id}/close-session", headers=store.admin)).status_code == 200
+        sessions.append(order["session_id"])
+    # Spread the sessions over five days (store time zone: Asia/Seoul), oldest first.
+    for days_ago, session_id in zip(range(4, -1, -1), sessions, strict=True):
+        await pool.execute(
+            "UPDATE table_sessions SET started_at = started_at - make_interval(days => $2),"
+            " closed_at = closed_at - make_interval(days => $2) WHERE id = $1", session_id, days_ago)
+    url = f"/admin/tables/{table.id}/history"
+    page1 = (await client.get(url, params={"limit": 2}, headers=store.admin)).json()
+    page2 = (await client.get(url, params={"limit": 2, "offset": 2}, headers=store.admin)).json()
+    page3 = (await client.get(url, params={"limit": 2, "offset": 4}, headers=store.admin)).json()
+    assert page1["total"] == 5
+    assert [s["id"] for s in page1["items"] + page2["items"] + page3["items"]] == sessions[::-1]
+    today = (await pool.fetchval("SELECT (closed_at AT TIME ZONE 'Asia/Seoul')::date FROM table_sessions "
+                                 "WHERE id = $1", sessions[-1]))
+    window = {"from": str(today - dt.timedelta(days=3)), "to": str(today - dt.timedelta(days=1))}
+    filtered = (await client.get(url, params=window, headers=store.admin)).json()
+    assert [s["id"] for s in filtered["items"]] == sessions[1:4][::-1]
+    backwards = await client.get(url, params={"from": str(today), "to": str(today - dt.timedelta(days=1))},
+                                 headers=store.admin)
+    assert backwards.status_code == 422
+
+
+async def test_deleting_a_menu_item_keeps_past_lines(client: httpx.AsyncClient, stores: Stores) -> None:
+    store = await stores.create()
+    item, (name, price) = next(iter(store.items.items()))
+    order = (await place(client, store.tables[1], [(item, 2)])).json()
+    assert (await client.delete(f"/admin/menu-items/{item}", headers=store.admin)).status_code == 204
+    orders = (await client.get("/orders", headers=store.tables[1].headers)).json()["orders"]
+    line = orders[0]["items"][0]
+    assert orders[0]["id"] == order["id"]
+    assert line == {"menu_item_id": None, "name": name, "unit_price": price, "quantity": 2,
+                    "line_total": 2 * price}
