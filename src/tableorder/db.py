@@ -8,9 +8,6 @@ from typing import Any
 
 import asyncpg
 
-Pool = asyncpg.Pool
-Connection = asyncpg.Connection
-
 EMBEDDED_DATA_DIR = Path(".tableorder") / "pgdata"
 
 
@@ -27,8 +24,8 @@ def sqlalchemy_url(url: str) -> str:
     return "postgresql+psycopg://" + asyncpg_dsn(url).partition("://")[2]
 
 
-async def create_pool(url: str, *, min_size: int, max_size: int, application_name: str) -> Pool:
-    pool: Pool = await asyncpg.create_pool(
+async def create_pool(url: str, *, min_size: int, max_size: int, application_name: str) -> asyncpg.Pool:
+    pool: asyncpg.Pool = await asyncpg.create_pool(
         asyncpg_dsn(url),
         min_size=min_size,
         max_size=max_size,
@@ -88,6 +85,6 @@ def start_embedded_postgres(data_dir: Path = EMBEDDED_DATA_DIR) -> str:
             "(pip install 'tableorder[embedded]')"
         ) from exc
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(data_dir.resolve()), cleanup_mode="stop")
+    server = pgserver.get_server(str(data_dir.resolve()), cleanup_mode="stop")  # type: ignore[attr-defined]
     uri: str = server.get_uri()
     return uri

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import msgspec
-from litestar import Controller, Response, get
+from litestar import Controller, get
 from litestar.datastructures import State
 
-from tableorder.problems import problem_response, problem_spec
+from tableorder.problems import ProblemError, problem_spec
 
 
 class Health(msgspec.Struct):
@@ -23,10 +23,11 @@ class HealthController(Controller):
 
     @get("/ready", operation_id="GetReadiness", summary="Readiness: the database answers",
          responses={503: problem_spec("Not ready: the database does not answer")})
-    async def ready(self, state: State) -> Response[Health]:
+    async def ready(self, state: State) -> Health:
         try:
             async with state.pool.acquire(timeout=2) as conn:
                 await conn.fetchval("SELECT 1", timeout=2)
-        except Exception:  # any failure means "not ready"; the reason is in the logs of the pool
-            return problem_response(503, "The database does not answer.", headers={"Retry-After": "5"})
-        return Response(Health(status="ready"))
+        except Exception as exc:  # whatever the failure, the replica is not ready
+            raise ProblemError(503, "The database does not answer.", slug="not-ready",
+                               headers={"Retry-After": "5"}) from exc
+        return Health(status="ready")

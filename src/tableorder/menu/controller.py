@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 import msgspec
@@ -46,7 +46,7 @@ class GuestMenuController(Controller):
 
     @get(operation_id="GetMenu", summary="The store's menu by category; send If-None-Match to get 304",
          responses={**AUTH_PROBLEMS, 304: problem_spec("Not modified (empty body)")})
-    async def get_menu(self, request: Request, state: State, principal: Principal) -> Response[Menu]:
+    async def get_menu(self, request: Request[Any, Any, Any], state: State, principal: Principal) -> Response[Menu | bytes]:
         document = await queries.menu_document(state.pool, principal.store_id)
         if document is None:
             raise not_found("Store")

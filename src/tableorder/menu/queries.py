@@ -35,8 +35,9 @@ ITEM_COLUMNS = "id, category_id, name, description, price, image_url, sort_order
 
 
 async def list_categories(pool: asyncpg.Pool, store_id: int) -> list[asyncpg.Record]:
-    return await pool.fetch(
+    rows: list[asyncpg.Record] = await pool.fetch(
         f"SELECT {CATEGORY_COLUMNS} FROM menu_categories WHERE store_id = $1 ORDER BY sort_order, id", store_id)
+    return rows
 
 
 async def create_category(pool: asyncpg.Pool, store_id: int, name: str, sort_order: int) -> asyncpg.Record:
@@ -58,11 +59,12 @@ async def delete_category(pool: asyncpg.Pool, store_id: int, category_id: int) -
 
 
 async def list_items(pool: asyncpg.Pool, store_id: int, category_id: int | None) -> list[asyncpg.Record]:
-    return await pool.fetch(
+    rows: list[asyncpg.Record] = await pool.fetch(
         f"""SELECT {ITEM_COLUMNS} FROM menu_items
              WHERE store_id = $1 AND ($2::bigint IS NULL OR category_id = $2)
              ORDER BY category_id, sort_order, id""",
         store_id, category_id)
+    return rows
 
 
 async def create_item(pool: asyncpg.Pool, store_id: int, fields: Mapping[str, Any]) -> asyncpg.Record:
