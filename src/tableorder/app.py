@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,10 @@ from litestar.openapi.spec import Components, SecurityScheme, Server, Tag
 
 from tableorder import db
 from tableorder.auth.controller import AuthController
+from tableorder.events.housekeeping import prune_forever
+from tableorder.events.hub import Hub
+from tableorder.events.listener import Listener
+from tableorder.events.stream import AdminStreamController, GuestStreamController
 from tableorder.health import HealthController
 from tableorder.logs import configure_logging
 from tableorder.menu.controller import AdminCategoryController, AdminMenuItemController, GuestMenuController
@@ -69,15 +74,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
             application_name=f"tableorder-api-{os.getpid()}",
         )
         app.state.pool = pool
+        hub = app.state.hub = Hub(pool, settings.sse_max_connections_per_store)
+        listener = app.state.listener = Listener(url, hub)
+        listener.start()
+        housekeeping = asyncio.create_task(prune_forever(pool, settings), name="housekeeping")
         try:
             yield
         finally:
+            housekeeping.cancel()
+            await hub.close()
+            await listener.stop()
             await pool.close()
 
     api = Router(
         path="/api/v1",
         route_handlers=[
-            AuthController, GuestMenuController, GuestOrderController, AdminOrderController,
+            AuthController, GuestMenuController, GuestOrderController, GuestStreamController,
+            AdminOrderController, AdminStreamController,
             AdminTableController, AdminCategoryController, AdminMenuItemController,
         ],
     )

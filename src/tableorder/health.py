@@ -21,8 +21,9 @@ class HealthController(Controller):
     async def health(self) -> Health:
         return Health(status="ok")
 
-    @get("/ready", operation_id="GetReadiness", summary="Readiness: the database answers",
-         responses={503: problem_spec("Not ready: the database does not answer")})
+    @get("/ready", operation_id="GetReadiness",
+         summary="Readiness: the database answers and this replica's event listener is connected",
+         responses={503: problem_spec("Not ready: the database or the event listener is down")})
     async def ready(self, state: State) -> Health:
         try:
             async with state.pool.acquire(timeout=2) as conn:
@@ -30,4 +31,7 @@ class HealthController(Controller):
         except Exception as exc:  # whatever the failure, the replica is not ready
             raise ProblemError(503, "The database does not answer.", slug="not-ready",
                                headers={"Retry-After": "5"}) from exc
+        if not state.listener.connected:
+            raise ProblemError(503, "The event listener is not connected.", slug="not-ready",
+                               headers={"Retry-After": "2"})
         return Health(status="ready")

@@ -40,6 +40,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sse_heartbeat_interval: float = 30.0
     sse_max_connections_per_store: int = 100
     workers: int = 1
+    # Events older than this are pruned; a client resuming from before gets a `resync` event.
+    event_retention_hours: float = 24.0
     # Login throttling: this many failures per account within the window lock it for lockout seconds.
     login_max_failures: int = 5
     login_window_seconds: int = 900
@@ -53,7 +55,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         environment = env.get("ENVIRONMENT", "development").strip().lower()
         if environment not in ENVIRONMENT_DEFAULTS:
             raise SettingsError(f"ENVIRONMENT must be one of {', '.join(ENVIRONMENT_DEFAULTS)}")
-        merged = {**ENVIRONMENT_DEFAULTS[environment], **env}
+        # A variable set to an empty value (`DEBUG=` in an env file) is unset: the environment's
+        # default applies, not the struct's development default.
+        merged = {**ENVIRONMENT_DEFAULTS[environment], **{k: v for k, v in env.items() if v.strip()}}
 
         def get(name: str) -> str | None:
             value = merged.get(name)

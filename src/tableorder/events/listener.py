@@ -1,0 +1,101 @@
+"""The replica's one LISTEN connection: outside the pool, kept alive, watched, reconnected."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+
+import asyncpg
+
+from tableorder.db import asyncpg_dsn
+from tableorder.events.hub import Hub
+
+log = logging.getLogger("tableorder.events")
+
+CHANNEL = "tableorder_events"
+
+
+class Listener:
+    def __init__(self, url: str, hub: Hub, *, watchdog_interval: float = 5.0, watchdog_timeout: float = 3.0,
+                 max_backoff: float = 5.0) -> None:
+        self._url = url
+        self._hub = hub
+        self._watchdog_interval = watchdog_interval
+        self._watchdog_timeout = watchdog_timeout
+        self._max_backoff = max_backoff
+        self._task: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+        self.connected = False
+        self.connections_made = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="listener")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        store, _, position = payload.partition(":")
+        try:
+            self._hub.notify(int(store), int(position))
+        except ValueError:
+            log.warning("ignoring malformed notification %r", payload)
+
+    async def _connect(self) -> asyncpg.Connection:
+        conn: asyncpg.Connection = await asyncpg.connect(
+            asyncpg_dsn(self._url),
+            timeout=5,
+            server_settings={
+                "application_name": f"tableorder-listener-{os.getpid()}",
+                # The server probes an idle link too, so a vanished replica's backend goes away.
+                "tcp_keepalives_idle": "30", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3",
+            },
+        )
+        conn.add_termination_listener(lambda _c: self._lost.set())
+        await conn.add_listener(CHANNEL, self._on_notify)
+        return conn
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await self._connect()
+                self._lost.clear()
+                self.connected = True
+                self.connections_made += 1
+                backoff = 0.1
+                # Anything committed while we were not listening is read now.
+                self._hub.wake_all()
+                await self._watch(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure: reconnect
+                log.warning("event listener connection failed: %r; reconnecting in %.1fs", exc, backoff)
+            finally:
+                self.connected = False
+                if conn is not None:
+                    conn.terminate()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self._max_backoff)
+
+    async def _watch(self, conn: asyncpg.Connection) -> None:
+        """Returns when the connection is gone, or when it stops answering (a silent half-open link)."""
+        while True:
+            try:
+                await asyncio.wait_for(self._lost.wait(), self._watchdog_interval)
+                log.warning("event listener connection lost")
+                return
+            except TimeoutError:
+                pass
+            try:
+                await conn.fetchval("SELECT 1", timeout=self._watchdog_timeout)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("event listener watchdog failed: %r", exc)
+                return
