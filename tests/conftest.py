@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import IO
 
 import asyncpg
 import httpx
@@ -23,16 +27,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The server to test on: DATABASE_URL when set, else an embedded PostgreSQL in a temp dir."""
+def postgres_url() -> Iterator[str]:
+    """The server to test on: DATABASE_URL when set, else an embedded PostgreSQL in a temp dir
+    of its own (not pytest's numbered dirs, which concurrent runs prune under each other)."""
     if os.environ.get("DATABASE_URL"):
         yield os.environ["DATABASE_URL"]
         return
     import pgserver
 
-    server = pgserver.get_server(str(tmp_path_factory.mktemp("pgdata")), cleanup_mode="stop")
+    data_dir = tempfile.mkdtemp(prefix="tableorder-test-pg-")
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")
     yield server.get_uri()
     server.cleanup()
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def with_database(url: str, name: str) -> str:
@@ -91,19 +98,32 @@ def free_port() -> int:
 class ServerProcess:
     """One `uvicorn tableorder.app:create_app` process on loopback."""
 
-    def __init__(self, database_url: str, env: dict[str, str] | None = None, workers: int = 1) -> None:
+    def __init__(self, database_url: str, env: dict[str, str] | None = None, workers: int = 1, *,
+                 capture_output: bool = False, access_log: bool = False) -> None:
+        """`capture_output`: the process's stdout and stderr go to a file, read with `output()`
+        (else they are inherited). `access_log`: let uvicorn log each request."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "DATABASE_URL": database_url, "ENVIRONMENT": "development",
                     "LOG_LEVEL": "WARNING", **(env or {})}
         self.workers = workers
+        self.access_log = access_log
         self.process: subprocess.Popen[bytes] | None = None
+        self._output: IO[bytes] | None = tempfile.TemporaryFile() if capture_output else None  # noqa: SIM115
+
+    def output(self) -> str:
+        """Everything the process wrote so far (requires capture_output=True)."""
+        assert self._output is not None, "ServerProcess(capture_output=True) captures the output"
+        self._output.flush()
+        self._output.seek(0)
+        return self._output.read().decode(errors="replace")
 
     def start(self, timeout: float = 30) -> ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "tableorder.app:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", str(self.workers), "--no-access-log"],
-            env=self.env, cwd=ROOT)
+             "--port", str(self.port), "--workers", str(self.workers),
+             *([] if self.access_log else ["--no-access-log"])],
+            env=self.env, cwd=ROOT, stdout=self._output, stderr=subprocess.STDOUT if self._output else None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -18,6 +18,7 @@ from tableorder.auth.controller import AuthController
 from tableorder.events.housekeeping import prune_forever
 from tableorder.events.hub import Hub
 from tableorder.events.listener import Listener
+from tableorder.events.shutdown import end_streams_on_shutdown_signal
 from tableorder.events.stream import AdminStreamController, GuestStreamController
 from tableorder.health import HealthController
 from tableorder.logs import configure_logging
@@ -77,12 +78,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         hub = app.state.hub = Hub(pool, settings.sse_max_connections_per_store)
         listener = app.state.listener = Listener(url, hub)
         listener.start()
+        end_streams_on_shutdown_signal(hub)
         housekeeping = asyncio.create_task(prune_forever(pool, settings), name="housekeeping")
         try:
             yield
         finally:
             housekeeping.cancel()
-            await hub.close()
+            hub.close()
             await listener.stop()
             await pool.close()
 

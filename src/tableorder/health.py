@@ -13,6 +13,12 @@ class Health(msgspec.Struct):
     status: str
 
 
+class Readiness(msgspec.Struct):
+    status: str
+    streams: int  # open event streams in this worker
+    feeds: int  # stores with at least one open stream in this worker
+
+
 class HealthController(Controller):
     path = "/health"
     tags = ["Operations"]
@@ -24,7 +30,7 @@ class HealthController(Controller):
     @get("/ready", operation_id="GetReadiness",
          summary="Readiness: the database answers and this replica's event listener is connected",
          responses={503: problem_spec("Not ready: the database or the event listener is down")})
-    async def ready(self, state: State) -> Health:
+    async def ready(self, state: State) -> Readiness:
         try:
             async with state.pool.acquire(timeout=2) as conn:
                 await conn.fetchval("SELECT 1", timeout=2)
@@ -34,4 +40,4 @@ class HealthController(Controller):
         if not state.listener.connected:
             raise ProblemError(503, "The event listener is not connected.", slug="not-ready",
                                headers={"Retry-After": "2"})
-        return Health(status="ready")
+        return Readiness(status="ready", streams=state.hub.stream_count(), feeds=state.hub.feed_count())

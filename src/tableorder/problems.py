@@ -11,6 +11,8 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.types import Empty
+from litestar.utils.scope.state import ScopeState
 
 log = logging.getLogger("tableorder")
 
@@ -72,23 +74,68 @@ def problem_response(
     return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-def _field_errors(extra: Any) -> list[FieldError]:
+def _field_errors(extra: Any, body_errors: list[FieldError] | None = None) -> list[FieldError]:
+    """Litestar's messages as field errors; `body_errors`, when given, replace those of the body."""
     errors = []
     for item in extra if isinstance(extra, list) else []:
         if not isinstance(item, dict):
             continue
         source = item.get("source")
+        source = getattr(source, "value", source)  # ParamType.PATH -> "path"
+        if source == "body" and body_errors is not None:
+            errors.extend(body_errors)
+            body_errors = []
+            continue
         key = item.get("key") or ("body" if source == "body" else "")
         field = f"{source}.{key}" if source and source != "body" and key else key or "body"
         errors.append(FieldError(field=field, message=str(item.get("message", "invalid value"))))
     return errors
 
 
-def handle_validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+def _body_errors(request: Request[Any, Any, Any]) -> list[FieldError] | None:
+    """Every bad field of a JSON body, not only the first one msgspec stops at: each top-level field
+    is checked on its own (a nested field reports its first error, e.g. `items[3].quantity`).
+    None when the body is not a JSON object for a msgspec Struct; Litestar's message then stands."""
+    try:
+        data = request.route_handler.parsed_fn_signature.parameters.get("data")
+        struct = data.annotation if data is not None else None
+        if not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
+            return None
+        body = ScopeState.from_scope(request.scope).body
+        if body is Empty:
+            return None
+        if not body.strip():
+            return [FieldError(field="body", message="A JSON object is required.")]
+        raw = msgspec.json.decode(body)
+        if not isinstance(raw, dict):
+            return None
+        errors: list[FieldError] = []
+        known: set[str] = set()
+        for info in msgspec.structs.fields(struct):
+            known.add(info.encode_name)
+            if info.encode_name not in raw:
+                if info.required:
+                    errors.append(FieldError(field=info.encode_name, message="This field is required."))
+                continue
+            try:
+                msgspec.convert(raw[info.encode_name], info.type, strict=False)
+            except msgspec.ValidationError as exc:
+                message, _, at = str(exc).partition(" - at `$")
+                errors.append(FieldError(field=info.encode_name + at.rstrip("`"), message=message))
+        if struct.__struct_config__.forbid_unknown_fields:
+            errors += [FieldError(field=str(name), message="Unknown field.")
+                       for name in raw if name not in known]
+        return errors or None
+    except Exception:  # best effort: never turn a 422 into a 500
+        return None
+
+
+def handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
     errors = _field_errors(exc.extra)
     if any("malformed" in e.message.lower() or "invalid json" in e.message.lower() for e in errors):
         return problem_response(400, "The request body is not valid JSON.", slug="malformed-json",
                                 errors=errors)
+    errors = _field_errors(exc.extra, _body_errors(request))
     return problem_response(422, "The request has invalid fields.", slug="validation-error", errors=errors)
 
 

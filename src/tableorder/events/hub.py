@@ -184,7 +184,7 @@ class Hub:
 
     # -- lifecycle & introspection -----------------------------------------------------------------
 
-    async def close(self) -> None:
+    def close(self) -> None:
         """Ends every stream (shutdown): each client gets end-of-stream and reconnects elsewhere."""
         self._closed = True
         for feed in list(self._feeds.values()):
