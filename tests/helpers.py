@@ -88,6 +88,8 @@ class Stores:
         response = await self.client.post("/auth/admin/login", json={
             "store_code": code, "username": "admin", "password": ADMIN_PASSWORD})
         assert response.status_code == 200, response.text
+        # The shared client must not carry this admin's cookie into other tests' requests.
+        self.client.cookies.clear()
         return str(response.json()["access_token"])
 
     async def login_table(self, code: str, number: int) -> str:

@@ -23,6 +23,8 @@ LastEventId = Annotated[
               description="The last event position received; the stream resumes right after it."),
 ]
 
+# Declared on the handlers too, so the OpenAPI document gives the 200 response this media type.
+EVENT_STREAM = "text/event-stream"
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 STREAM_PROBLEMS = {**AUTH_PROBLEMS, 429: problem_spec("Too many streams for this store on this replica")}
 RESYNC = sse_frame("resync", '{"reason": "events after Last-Event-ID are no longer kept; reload over REST"}')
@@ -64,7 +66,7 @@ async def open_stream(state: State, store_id: int, table_id: int | None, last_ev
                            slug="too-many-streams", headers={"Retry-After": "5"}) from exc
     heartbeat: float = state.settings.sse_heartbeat_interval
     return Stream(frames(hub, subscriber, last_event_id is not None, heartbeat),
-                  media_type="text/event-stream", headers=STREAM_HEADERS)
+                  media_type=EVENT_STREAM, headers=STREAM_HEADERS)
 
 
 class AdminStreamController(Controller):
@@ -73,7 +75,7 @@ class AdminStreamController(Controller):
     dependencies = {"principal": Provide(admin_principal)}
     security = [{"AdminToken": []}, {"AdminCookie": []}]
 
-    @get(operation_id="StreamStoreEvents", responses=STREAM_PROBLEMS,
+    @get(operation_id="StreamStoreEvents", responses=STREAM_PROBLEMS, media_type=EVENT_STREAM,
          summary="Live feed (SSE) of the store: order.created/updated/cancelled, table.session_closed, "
                  "menu.updated; `id` is the store's event position")
     async def stream(self, state: State, principal: Principal, last_event_id: LastEventId = None) -> Stream:
@@ -86,7 +88,7 @@ class GuestStreamController(Controller):
     dependencies = {"principal": Provide(table_principal)}
     security = [{"TableToken": []}]
 
-    @get(operation_id="StreamTableEvents", responses=STREAM_PROBLEMS,
+    @get(operation_id="StreamTableEvents", responses=STREAM_PROBLEMS, media_type=EVENT_STREAM,
          summary="Live feed (SSE) of this table's own orders")
     async def stream(self, state: State, principal: Principal, last_event_id: LastEventId = None) -> Stream:
         return await open_stream(state, principal.store_id, principal.subject_id, last_event_id)

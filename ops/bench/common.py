@@ -1,0 +1,131 @@
+"""Shared pieces of the benchmarks: a database, server processes, a seeded store."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from tableorder import db
+from tableorder.security import TokenService, hash_password_sync
+from tableorder.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@asynccontextmanager
+async def bench_database() -> AsyncIterator[str]:
+    """A fresh, migrated database: on DATABASE_URL's server when set, else an embedded one."""
+    data_dir = None
+    server = None
+    if os.environ.get("DATABASE_URL"):
+        base = os.environ["DATABASE_URL"]
+    else:
+        import pgserver
+
+        data_dir = tempfile.mkdtemp(prefix="tableorder-bench-pg-")
+        server = pgserver.get_server(data_dir, cleanup_mode="stop")
+        base = server.get_uri()
+    name = f"tableorder_bench_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(db.asyncpg_dsn(base))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    head, _, query = base.partition("?")
+    scheme, _, rest = head.partition("://")
+    url = f"{scheme}://{rest.partition('/')[0]}/{name}" + (f"?{query}" if query else "")
+    try:
+        db.migrate(url)
+        yield url
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+        if server is not None:
+            server.cleanup()
+        if data_dir is not None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Replica:
+    """One uvicorn process (one worker unless told otherwise) serving the app on loopback."""
+
+    def __init__(self, database_url: str, env: dict[str, str] | None = None, workers: int = 1) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "DATABASE_URL": database_url, "ENVIRONMENT": "development", "DEBUG": "true",
+                    "LOG_LEVEL": "WARNING", **(env or {})}
+        self.workers = workers
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Replica:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "tableorder.app:create_app", "--factory", "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", str(self.workers), "--no-access-log"],
+            env=self.env, cwd=ROOT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("replica did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+async def seed_store(pool: asyncpg.Pool, code: str, tables: int = 50, categories: int = 6,
+                     items_per_category: int = 7) -> dict[str, Any]:
+    """One store: `tables` tables, a menu of categories × items, an admin; tokens for everyone."""
+    tokens = TokenService(Settings.from_env({"ENVIRONMENT": "development"}))
+    password = hash_password_sync("bench-password")
+    async with pool.acquire() as conn, conn.transaction():
+        store_id = await conn.fetchval("INSERT INTO stores (code, name) VALUES ($1, $1) RETURNING id", code)
+        admin_id = await conn.fetchval(
+            "INSERT INTO admins (store_id, username, password_hash) VALUES ($1, 'admin', $2) RETURNING id",
+            store_id, password)
+        table_ids = [await conn.fetchval(
+            "INSERT INTO tables (store_id, number, password_hash) VALUES ($1, $2, $3) RETURNING id",
+            store_id, n, password) for n in range(1, tables + 1)]
+        item_ids = []
+        for c in range(categories):
+            category_id = await conn.fetchval(
+                "INSERT INTO menu_categories (store_id, name, sort_order) VALUES ($1, $2, $3) RETURNING id",
+                store_id, f"분류 {c + 1}", c)
+            for i in range(items_per_category):
+                item_ids.append(await conn.fetchval(
+                    "INSERT INTO menu_items (store_id, category_id, name, description, price, sort_order) "
+                    "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    store_id, category_id, f"메뉴 {c + 1}-{i + 1}", "맛있는 요리 " * 5, 1000 * (i + 1), i))
+    return {
+        "id": store_id,
+        "admin_token": tokens.issue("admin", store_id, admin_id),
+        "table_tokens": [tokens.issue("table", store_id, t) for t in table_ids],
+        "table_ids": table_ids,
+        "item_ids": item_ids,
+        "item_id": item_ids[0],
+    }

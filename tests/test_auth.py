@@ -1,0 +1,362 @@
+"""Logging in, login throttling (kept in PostgreSQL, so shared by every replica) and bearer tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+from http.cookiejar import DefaultCookiePolicy
+from typing import Any
+
+import asyncpg
+import httpx
+import jwt
+import pytest
+
+from tableorder.settings import DEVELOPMENT_JWT_SECRET, Settings
+from tests.conftest import ServerProcess
+from tests.helpers import ADMIN_PASSWORD, TABLE_PASSWORD, Store, Stores, bearer, place
+
+LIFETIME = 16 * 3600  # JWT_EXPIRATION_HOURS defaults to 16
+MAX_FAILURES = 5  # LOGIN_MAX_FAILURES default
+LOCKOUT = 300  # LOGIN_LOCKOUT_SECONDS default
+OTHER_KEY = "an-entirely-different-secret-key-of-48-bytes-xxx"
+
+
+@pytest.fixture(scope="module")
+async def anon(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that never keeps cookies (the shared `client` keeps the cookie of every admin login)."""
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=30,
+                                 limits=httpx.Limits(max_connections=50)) as anon:
+        anon.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # never keeps a cookie
+        yield anon
+
+
+@pytest.fixture(scope="module")
+def server_key(server: ServerProcess) -> str:
+    """The key the test server signs with: the development key unless the environment sets another."""
+    key = Settings.from_env(server.env).jwt_secret_key
+    if not server.env.get("JWT_SECRET_KEY", "").strip():
+        assert key == DEVELOPMENT_JWT_SECRET
+    assert key != OTHER_KEY
+    return key
+
+
+def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, (response.request.url, response.status_code, response.text)
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status and body["type"] and body["title"] and body["detail"]
+    return body
+
+
+def admin_login(client: httpx.AsyncClient, code: str, password: str = ADMIN_PASSWORD,
+                username: str = "admin") -> Any:
+    return client.post("/auth/admin/login",
+                       json={"store_code": code, "username": username, "password": password})
+
+
+def table_login(client: httpx.AsyncClient, code: str, number: int = 1, password: str = TABLE_PASSWORD) -> Any:
+    return client.post("/auth/table/login",
+                       json={"store_code": code, "table_number": number, "password": password})
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return claims
+
+
+def retry_after(response: httpx.Response) -> int:
+    problem(response, 429)
+    value = response.headers["retry-after"]
+    assert value.isdigit(), value  # integer seconds, not an HTTP date
+    seconds = int(value)
+    assert 0 < seconds <= LOCKOUT
+    return seconds
+
+
+# --- successful logins ---------------------------------------------------------------------------
+
+async def test_admin_login(anon: httpx.AsyncClient, stores: Stores) -> None:
+    store = await stores.create()
+    response = await admin_login(anon, store.code)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == LIFETIME
+    assert body["store"] == {"id": store.id, "code": store.code, "name": f"Store {store.code}"}
+    claims = claims_of(body["access_token"])
+    assert claims["kind"] == "admin" and claims["store_id"] == store.id
+    assert claims["exp"] - claims["iat"] == LIFETIME
+    assert abs(claims["iat"] - time.time()) < 60
+    # The cookie for the browser's EventSource: HttpOnly, limited to the admin API.
+    [set_cookie] = [c for c in response.headers.get_list("set-cookie") if c.startswith("tableorder_admin=")]
+    attributes = {part.strip().split("=", 1)[0].lower(): part.strip().partition("=")[2]
+                  for part in set_cookie.split(";")}
+    assert attributes["tableorder_admin"] == body["access_token"]
+    assert "httponly" in attributes
+    assert attributes["path"] == "/api/v1/admin"
+    assert attributes["samesite"].lower() == "strict"
+    tables = await anon.get("/admin/tables", headers=bearer(body["access_token"]))
+    assert tables.status_code == 200
+    assert sorted(t["id"] for t in tables.json()) == sorted(t.id for t in store.tables.values())
+
+
+async def test_table_login(anon: httpx.AsyncClient, stores: Stores) -> None:
+    store = await stores.create()
+    response = await table_login(anon, store.code, 2)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "bearer" and body["expires_in"] == LIFETIME
+    assert body["store"] == {"id": store.id, "code": store.code, "name": f"Store {store.code}"}
+    assert body["table"] == {"id": store.tables[2].id, "number": 2}
+    assert not any(c.startswith("tableorder_admin=") for c in response.headers.get_list("set-cookie"))
+    claims = claims_of(body["access_token"])
+    assert claims["kind"] == "table" and claims["sub"] == str(store.tables[2].id)
+    assert claims["exp"] - claims["iat"] == LIFETIME
+    menu = await anon.get("/menu", headers=bearer(body["access_token"]))
+    assert menu.status_code == 200 and menu.json()["store"]["id"] == store.id
+
+
+# --- wrong credentials ---------------------------------------------------------------------------
+
+async def test_every_wrong_credential_gets_the_same_401(anon: httpx.AsyncClient, stores: Stores) -> None:
+    store = await stores.create()
+    other = await stores.create()
+    attempts = [
+        admin_login(anon, store.code, password="wrong-password"),
+        admin_login(anon, store.code, username="nobody"),
+        admin_login(anon, "no-such-store-zz"),
+        admin_login(anon, other.code, password=ADMIN_PASSWORD, username="someone-else"),
+        table_login(anon, store.code, 1, password="wrong-password"),
+        table_login(anon, store.code, 999),
+        table_login(anon, "no-such-store-zz", 1),
+        table_login(anon, store.code, 1, password=ADMIN_PASSWORD),  # the admin's password is not the table's
+    ]
+    responses = [await attempt for attempt in attempts]
+    bodies = [problem(r, 401) for r in responses]
+    assert len({json.dumps(b, sort_keys=True) for b in bodies}) == 1, bodies
+    assert all("access_token" not in r.text for r in responses)
+    assert all(not r.headers.get_list("set-cookie") for r in responses)
+
+
+# --- throttling ----------------------------------------------------------------------------------
+
+async def test_sixth_attempt_is_429_even_with_the_right_password(anon: httpx.AsyncClient,
+                                                                  stores: Stores) -> None:
+    store = await stores.create()
+    for _ in range(MAX_FAILURES):
+        problem(await admin_login(anon, store.code, password="guess"), 401)
+    locked = await admin_login(anon, store.code)
+    retry_after(locked)
+    assert "access_token" not in locked.text
+    # Only that account is locked: the same store's tables and other admins' stores still log in.
+    assert (await table_login(anon, store.code, 1)).status_code == 200
+    other = await stores.create()
+    assert (await admin_login(anon, other.code)).status_code == 200
+
+
+async def test_table_logins_are_throttled_too(anon: httpx.AsyncClient, stores: Stores) -> None:
+    store = await stores.create()
+    for _ in range(MAX_FAILURES):
+        problem(await table_login(anon, store.code, 3, password="guess"), 401)
+    retry_after(await table_login(anon, store.code, 3))
+    assert (await table_login(anon, store.code, 2)).status_code == 200
+
+
+async def test_unknown_accounts_lock_like_real_ones(anon: httpx.AsyncClient, stores: Stores) -> None:
+    """Otherwise the lockout itself would tell which usernames exist."""
+    store = await stores.create()
+    for _ in range(MAX_FAILURES):
+        problem(await admin_login(anon, store.code, username="ghost"), 401)
+    retry_after(await admin_login(anon, store.code, username="ghost"))
+
+
+async def test_a_successful_login_resets_the_count(anon: httpx.AsyncClient, stores: Stores) -> None:
+    store = await stores.create()
+    for _ in range(MAX_FAILURES - 1):
+        problem(await admin_login(anon, store.code, password="guess"), 401)
+    assert (await admin_login(anon, store.code)).status_code == 200
+    # Without the reset, the first of these would already be refused.
+    for _ in range(MAX_FAILURES):
+        problem(await admin_login(anon, store.code, password="guess"), 401)
+    retry_after(await admin_login(anon, store.code))
+
+
+async def test_concurrent_guesses_cannot_slip_past_the_limit(anon: httpx.AsyncClient, stores: Stores,
+                                                            pool: asyncpg.Pool) -> None:
+    store = await stores.create()
+    guesses = (admin_login(anon, store.code, password=f"guess-{i}") for i in range(20))
+    responses = await asyncio.gather(*guesses)
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {401, 429}, statuses
+    assert 1 <= statuses.count(401) <= MAX_FAILURES, statuses
+    for response in responses:
+        if response.status_code == 429:
+            retry_after(response)
+    retry_after(await admin_login(anon, store.code))
+    row = await pool.fetchrow(
+        "SELECT failures, locked_until > now() AS locked FROM login_attempts WHERE key = $1",
+        f"admin:{store.code}:admin")
+    assert row["locked"] and row["failures"] >= 20
+
+
+async def test_throttling_is_shared_by_every_server(anon: httpx.AsyncClient, stores: Stores,
+                                                   database_url: str) -> None:
+    store = await stores.create()
+    second = await asyncio.to_thread(ServerProcess(database_url).start)
+    try:
+        async with httpx.AsyncClient(base_url=f"{second.url}/api/v1", timeout=30) as other:
+            assert (await table_login(other, store.code, 1)).status_code == 200  # the same data
+            for _ in range(3):
+                problem(await admin_login(anon, store.code, password="guess"), 401)
+            for _ in range(2):
+                problem(await admin_login(other, store.code, password="guess"), 401)
+            retry_after(await admin_login(other, store.code))
+            retry_after(await admin_login(anon, store.code))
+    finally:
+        await asyncio.to_thread(second.stop)
+
+
+# --- tokens --------------------------------------------------------------------------------------
+
+def b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+async def test_missing_token_is_401(anon: httpx.AsyncClient) -> None:
+    for path in ("/admin/orders", "/admin/tables", "/orders", "/menu"):
+        response = await anon.get(path)
+        problem(response, 401)
+        assert response.headers["www-authenticate"].lower().startswith("bearer")
+
+
+@pytest.mark.parametrize("make_header", [
+    lambda token: f"Token {token}",
+    lambda token: f"Basic {token}",
+    lambda token: token,
+    lambda token: "Bearer",
+    lambda token: f"Bearer {token} {token}",
+    lambda token: "Bearer garbage",
+    lambda token: "Bearer a.b.c",
+    lambda token: f"Bearer {token}x",
+    lambda token: f"Bearer {token[:-4]}",
+    lambda token: f"Bearer {token.rsplit('.', 1)[0]}.",
+], ids=["Token scheme", "Basic scheme", "no scheme", "Bearer alone", "two tokens", "garbage", "a.b.c",
+        "extra char", "cut signature", "no signature"])
+async def test_malformed_authorization_is_401(anon: httpx.AsyncClient, stores: Stores,
+                                              make_header: Any) -> None:
+    store = await stores.create()
+    for path, token in (("/admin/orders", store.admin_token), ("/orders", store.tables[1].token)):
+        assert (await anon.get(path, headers=bearer(token))).status_code == 200  # the token itself is fine
+        response = await anon.get(path, headers={"Authorization": make_header(token)})
+        problem(response, 401)
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # HS512 with the HS256 key
+async def test_forged_tokens_are_401(anon: httpx.AsyncClient, stores: Stores, server_key: str) -> None:
+    store = await stores.create()
+    claims = claims_of(store.admin_token)
+    # The same claims signed with the server's key work, so only the forgery is refused below.
+    genuine = jwt.encode(claims, server_key, algorithm="HS256")
+    assert (await anon.get("/admin/orders", headers=bearer(genuine))).status_code == 200
+    header, payload, signature = store.admin_token.split(".")
+    forgeries = {
+        "other key": jwt.encode(claims, OTHER_KEY, algorithm="HS256"),
+        "other algorithm": jwt.encode(claims, server_key, algorithm="HS512"),
+        "alg none": f"{b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.",
+        "edited store": f"{header}.{b64({**claims, 'store_id': claims['store_id'] + 1})}.{signature}",
+        "no exp": jwt.encode({k: v for k, v in claims.items() if k != "exp"}, server_key, algorithm="HS256"),
+        "no sub": jwt.encode({k: v for k, v in claims.items() if k != "sub"}, server_key, algorithm="HS256"),
+    }
+    for name, token in forgeries.items():
+        response = await anon.get("/admin/orders", headers=bearer(token))
+        assert response.status_code == 401, (name, response.text)
+        problem(response, 401)
+
+
+async def test_expired_token_is_401(anon: httpx.AsyncClient, stores: Stores, server_key: str) -> None:
+    store = await stores.create()
+    now = int(time.time())
+    for token, path in ((store.admin_token, "/admin/orders"), (store.tables[1].token, "/orders")):
+        claims = claims_of(token)
+        fresh = jwt.encode({**claims, "iat": now - 60, "exp": now + 600}, server_key, algorithm="HS256")
+        assert (await anon.get(path, headers=bearer(fresh))).status_code == 200
+        expired = jwt.encode({**claims, "iat": now - LIFETIME - 60, "exp": now - 60}, server_key,
+                             algorithm="HS256")
+        problem(await anon.get(path, headers=bearer(expired)), 401)
+
+
+async def test_table_token_promoted_to_admin_with_a_wrong_key_is_401(anon: httpx.AsyncClient,
+                                                                     stores: Stores) -> None:
+    store = await stores.create()
+    claims = claims_of(store.tables[1].token)
+    promoted = jwt.encode({**claims, "kind": "admin"}, OTHER_KEY, algorithm="HS256")
+    for method, path in (("GET", "/admin/orders"), ("GET", "/admin/tables"), ("POST", "/admin/categories")):
+        response = await anon.request(method, path, headers=bearer(promoted), json={"name": "x"})
+        problem(response, 401)  # not 403: the signature is checked before the kind
+    # The genuine table token is still only a table token.
+    problem(await anon.get("/admin/orders", headers=store.tables[1].headers), 403)
+
+
+# --- the admin cookie ----------------------------------------------------------------------------
+
+STATE = """
+SELECT (SELECT count(*) FROM tables WHERE store_id = $1) AS tables,
+       (SELECT count(*) FROM menu_categories WHERE store_id = $1) AS categories,
+       (SELECT count(*) FROM menu_items WHERE store_id = $1) AS items,
+       (SELECT string_agg(password_hash, ',' ORDER BY id) FROM tables WHERE store_id = $1) AS hashes
+"""
+
+
+@pytest.fixture
+async def browser(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of its own, standing in for the admin's browser and its cookie jar."""
+    async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=30) as browser:
+        yield browser
+
+
+async def test_admin_cookie_reads_but_cannot_write(browser: httpx.AsyncClient, stores: Stores,
+                                                   pool: asyncpg.Pool) -> None:
+    store: Store = await stores.create()
+    order = (await place(browser, store.tables[1], [(store.item_ids()[0], 1)])).json()
+    login = await admin_login(browser, store.code)
+    assert login.status_code == 200 and browser.cookies.get("tableorder_admin")
+
+    listed = await browser.get("/admin/orders")  # no Authorization header: the cookie alone
+    assert listed.status_code == 200, listed.text
+    assert [o["id"] for o in listed.json()] == [order["id"]]
+    assert (await browser.get("/admin/tables")).status_code == 200
+
+    item = store.item_ids()[1]
+    writes = [
+        ("POST", "/admin/tables", {"number": 40, "password": "pass-40"}),
+        ("POST", "/admin/categories", {"name": "Via cookie"}),
+        ("POST", "/admin/menu-items", {"category_id": store.category_id, "name": "Via cookie", "price": 1}),
+        ("PATCH", f"/admin/orders/{order['id']}", {"status": "preparing"}),
+        ("PATCH", f"/admin/menu-items/{item}", {"price": 1}),
+        ("PATCH", f"/admin/tables/{store.tables[2].id}", {"password": "stolen-pass"}),
+        ("DELETE", f"/admin/orders/{order['id']}", None),
+        ("DELETE", f"/admin/menu-items/{item}", None),
+        ("DELETE", f"/admin/tables/{store.tables[3].id}", None),
+        ("POST", f"/admin/tables/{store.tables[1].id}/close-session", None),
+    ]
+    before = await pool.fetchrow(STATE, store.id)
+    for method, path, body in writes:
+        response = await browser.request(method, path, json=body)
+        assert response.status_code == 401, (method, path, response.text)
+        problem(response, 401)
+    after = await pool.fetchrow(STATE, store.id)
+    assert dict(after) == dict(before)
+    still = (await browser.get("/admin/orders")).json()
+    assert [(o["id"], o["status"]) for o in still] == [(order["id"], "pending")]
+    items = {i["id"]: i["price"] for i in (await browser.get("/admin/menu-items")).json()}
+    assert items[item] == store.items[item][1]
+    tables = (await browser.get("/admin/tables")).json()
+    assert next(t for t in tables if t["id"] == store.tables[1].id)["session"] is not None
+    # With the bearer header, the same writes are allowed: the cookie alone is what is refused.
+    moved = await browser.patch(f"/admin/orders/{order['id']}", json={"status": "preparing"},
+                                headers=bearer(login.json()["access_token"]))
+    assert moved.status_code == 200

@@ -1,0 +1,324 @@
+"""The API contract: the live OpenAPI document checked against the live server by schemathesis, a client
+generated from that document driving a real order, and the conventions the document itself keeps."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from schemathesis.engine import Status, events, from_schema
+
+from tests.conftest import ServerProcess
+from tests.helpers import TABLE_PASSWORD, Store, Stores
+
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+PROBLEM_JSON = "application/problem+json"
+
+# --- the OpenAPI document ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def openapi_document(server: ServerProcess) -> dict[str, Any]:
+    response = httpx.get(f"{server.url}/schema/openapi.json", timeout=30)
+    assert response.status_code == 200, response.text
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(METHOD, path, operation object) for every operation in the document."""
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield method.upper(), path, operation
+
+
+# --- 1. schemathesis against the live server --------------------------------------------------------------
+
+# What every response must satisfy, for generated valid and invalid requests alike.
+CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
+          "response_schema_conformance")
+# Per operation, for the fuzzing phase (the coverage phase adds its own boundary and negative cases).
+MAX_EXAMPLES = int(os.environ.get("CONTRACT_MAX_EXAMPLES", "30"))
+# Fixed so a failure reproduces; set CONTRACT_SEED to explore other inputs.
+SEED = int(os.environ.get("CONTRACT_SEED", "20240611"))
+
+
+@dataclass(frozen=True)
+class Finding:
+    operation: str
+    check: str
+    title: str
+    message: str
+    reproduce: str
+
+    def render(self) -> str:
+        message = "\n".join(f"      {line}" for line in self.message.strip().splitlines()[:12])
+        return f"- {self.operation}: {self.check}: {self.title}\n{message}\n      reproduce: {self.reproduce}"
+
+
+def schemathesis_config(store: Store) -> schemathesis.Config:
+    return schemathesis.Config.from_dict({
+        "seed": SEED,
+        "workers": 1,
+        "cache": {"enabled": False},  # no .schemathesis/ directory in the work tree
+        "generation": {"mode": "all", "max-examples": MAX_EXAMPLES, "database": "none"},
+        "phases": {"examples": {"enabled": True}, "coverage": {"enabled": True},
+                   "fuzzing": {"enabled": True}, "stateful": {"enabled": True}},
+        "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
+        # Each operation gets the token its security requirement names: guest operations (TableToken) a
+        # table's, admin operations (AdminToken, or the AdminCookie alternative) the admin's; the auth and
+        # health operations declare no security and get none. Cases that deliberately drop or corrupt the
+        # credentials still go out without them.
+        "auth": {"openapi": {"TableToken": {"bearer": store.tables[1].token},
+                             "AdminToken": {"bearer": store.admin_token}}},
+        "request-timeout": 10,
+        "operations": [{
+            # Event streams never end: the read stops after this long, with what arrived (the first
+            # frames are enough for the status, headers and content type checks).
+            "include-path-regex": r"/stream$",
+            "request-timeout": 0.3,
+            "generation": {"max-examples": 5},
+        }],
+    })
+
+
+def run_schemathesis(url: str, store: Store) -> tuple[list[Finding], list[str], set[str], int]:
+    """Every phase schemathesis has (examples, coverage, fuzzing, stateful) against the live server.
+
+    Returns the check failures, the errors, the operations that were exercised and the number of cases."""
+    schema = schemathesis.openapi.from_url(f"{url}/schema/openapi.json", config=schemathesis_config(store))
+    findings: dict[tuple[str, str, str], Finding] = {}
+    errors: list[str] = []
+    exercised: set[str] = set()
+    cases = 0
+    for event in from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            recorder = event.recorder
+            if event.phase.value != "stateful":
+                exercised.add(recorder.label)
+            cases += len(recorder.cases)
+            for case_id, nodes in recorder.checks.items():
+                for node in nodes:
+                    if node.status != Status.FAILURE or node.failure_info is None:
+                        continue
+                    failure = node.failure_info.failure
+                    operation = failure.operation or recorder.label
+                    case = recorder.cases[case_id].value
+                    # One entry per distinct problem; the first example of it is the one shown.
+                    key = (operation, node.name, failure._unique_key)
+                    findings.setdefault(key, Finding(
+                        operation=operation, check=node.name, title=failure.title, message=failure.message,
+                        reproduce=node.failure_info.code_sample or case.as_curl_command()))
+        elif isinstance(event, events.NonFatalError):
+            errors.append(f"{event.label}: {event.info.title}: {event.info.message}")
+        elif isinstance(event, events.FatalError):
+            errors.append(f"fatal: {event.exception!r}")
+        elif isinstance(event, events.EngineFinished):
+            for failure in event.failures:
+                findings.setdefault((failure.operation or "", "after_run", failure._unique_key), Finding(
+                    operation=failure.operation or "(run)", check="after_run", title=failure.title,
+                    message=failure.message, reproduce="-"))
+            if event.stop_reason.value != "completed":
+                errors.append(f"the run stopped early: {event.stop_reason.value}")
+    return list(findings.values()), errors, exercised, cases
+
+
+@pytest.mark.slow
+async def test_schemathesis_finds_no_contract_violations(server: ServerProcess, stores: Stores,
+                                                        openapi_document: dict[str, Any]) -> None:
+    # A store of its own: whatever the generated requests create, change or delete stays in it.
+    store = await stores.create()
+    started = time.monotonic()
+    findings, errors, exercised, cases = await asyncio.to_thread(run_schemathesis, server.url, store)
+    elapsed = time.monotonic() - started
+
+    declared = {f"{method} {path}" for method, path, _ in operations(openapi_document)}
+    report = [f"schemathesis (seed {SEED}, {cases} cases, {elapsed:.0f}s):"]
+    if findings:
+        report.append(f"{len(findings)} contract violation(s):")
+        report.extend(finding.render() for finding in sorted(findings, key=lambda f: (f.operation, f.check)))
+    if errors:
+        report.append(f"{len(errors)} error(s):")
+        report.extend(f"- {error}" for error in errors)
+    if declared - exercised:
+        report.append(f"operations never exercised: {sorted(declared - exercised)}")
+    if findings or errors or declared - exercised:
+        pytest.fail("\n".join(report), pytrace=False)
+
+
+# --- 2. a generated client against the live server --------------------------------------------------------
+
+CLIENT_PACKAGE = "tableorder_client"
+
+
+def generate_client(document: dict[str, Any], directory: Path) -> Path:
+    """`openapi-python-client generate` into `directory`/tableorder_client, importable from `directory`."""
+    spec = directory / "openapi.json"
+    spec.write_text(json.dumps(document))
+    config = directory / "client-config.json"
+    # No post hooks: they run ruff, which the generated code does not need to be importable.
+    config.write_text(json.dumps({"package_name_override": CLIENT_PACKAGE,
+                                  "project_name_override": "tableorder-client", "post_hooks": []}))
+    result = subprocess.run(
+        [sys.executable, "-m", "openapi_python_client", "generate", "--path", str(spec), "--meta", "none",
+         "--config", str(config), "--output-path", str(directory / CLIENT_PACKAGE), "--fail-on-warning"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, f"openapi-python-client failed:\n{result.stdout}\n{result.stderr}"
+    return directory / CLIENT_PACKAGE
+
+
+@pytest.fixture
+def client_package(openapi_document: dict[str, Any], tmp_path: Path,
+                   monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    package = generate_client(openapi_document, tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield package
+    for name in [n for n in sys.modules if n == CLIENT_PACKAGE or n.startswith(f"{CLIENT_PACKAGE}.")]:
+        del sys.modules[name]
+
+
+@pytest.mark.slow
+async def test_generated_client_places_an_order(server: ServerProcess, stores: Stores,
+                                                client_package: Path) -> None:
+    store = await stores.create()
+    gen = importlib.import_module(CLIENT_PACKAGE)
+    from tableorder_client.api.auth import login_table  # type: ignore[import-not-found]
+    from tableorder_client.api.guest import get_menu, list_table_orders, place_order  # type: ignore[import-not-found]
+    from tableorder_client.models import (  # type: ignore[import-not-found]
+        Menu,
+        OrderCreate,
+        OrderLineIn,
+        OrderOut,
+        OrderOutStatus,
+        Problem,
+        TableLogin,
+        TableOrders,
+        TableToken,
+    )
+
+    anonymous = gen.Client(base_url=server.url, raise_on_unexpected_status=True)
+    async with anonymous:
+        refused = await login_table.asyncio_detailed(client=anonymous, body=TableLogin(
+            store_code=store.code, table_number=1, password="not-the-password"))
+        assert refused.status_code == 401
+        assert isinstance(refused.parsed, Problem) and refused.parsed.status == 401
+
+        login = await login_table.asyncio_detailed(client=anonymous, body=TableLogin(
+            store_code=store.code, table_number=1, password=TABLE_PASSWORD))
+    assert login.status_code == 200, login.content
+    token = login.parsed
+    assert isinstance(token, TableToken)
+    assert token.table.number == 1 and token.table.id == store.tables[1].id
+    assert token.store.code == store.code and token.token_type == "bearer" and token.expires_in > 0
+
+    tablet = gen.AuthenticatedClient(base_url=server.url, token=token.access_token,
+                                     raise_on_unexpected_status=True)
+    async with tablet:
+        menu_response = await get_menu.asyncio_detailed(client=tablet)
+        assert menu_response.status_code == 200, menu_response.content
+        menu = menu_response.parsed
+        assert isinstance(menu, Menu)
+        entries = {entry.id: entry for category in menu.categories for entry in category.items}
+        assert {entry_id: (entry.name, entry.price) for entry_id, entry in entries.items()} == store.items
+        (first, second) = list(entries.values())[:2]
+        # The ETag brings a 304 with no body, which the client takes as such.
+        etag = menu_response.headers["ETag"]
+        unchanged = await get_menu.asyncio_detailed(client=tablet.with_headers({"If-None-Match": etag}))
+        assert unchanged.status_code == 304 and unchanged.content == b"" and unchanged.parsed is None
+
+        placed = await place_order.asyncio_detailed(
+            client=tablet, idempotency_key="generated-client-1",
+            body=OrderCreate(items=[OrderLineIn(menu_item_id=first.id, quantity=2),
+                                    OrderLineIn(menu_item_id=second.id, quantity=1)], note="extra napkins"))
+        assert placed.status_code == 201, placed.content
+        order = placed.parsed
+        assert isinstance(order, OrderOut)
+        assert order.status == OrderOutStatus.PENDING
+        assert order.table_id == store.tables[1].id and order.table_number == 1
+        assert [(line.menu_item_id, line.name, line.unit_price, line.quantity, line.line_total)
+                for line in order.items] == [(first.id, first.name, first.price, 2, 2 * first.price),
+                                             (second.id, second.name, second.price, 1, second.price)]
+        assert order.total_amount == 2 * first.price + second.price
+        assert order.note == "extra napkins"
+
+        listing = await list_table_orders.asyncio_detailed(client=tablet)
+    assert listing.status_code == 200, listing.content
+    assert isinstance(listing.parsed, TableOrders)
+    assert [o.id for o in listing.parsed.orders] == [order.id]
+    assert listing.parsed.total_amount == order.total_amount
+
+
+# --- 3. the document's conventions ------------------------------------------------------------------------
+
+OPERATION_ID = re.compile(r"^[A-Z][A-Za-z]+$")
+
+
+def test_operations_have_pascal_case_unique_ids_and_tags(openapi_document: dict[str, Any]) -> None:
+    declared_tags = {tag["name"] for tag in openapi_document.get("tags", [])}
+    ids: dict[str, list[str]] = {}
+    problems = []
+    for method, path, operation in operations(openapi_document):
+        label = f"{method} {path}"
+        operation_id = operation.get("operationId")
+        if not isinstance(operation_id, str) or not OPERATION_ID.match(operation_id):
+            problems.append(f"{label}: operationId {operation_id!r} is not PascalCase")
+        else:
+            ids.setdefault(operation_id, []).append(label)
+        tags = operation.get("tags") or []
+        if not tags:
+            problems.append(f"{label}: no tags")
+        problems.extend(f"{label}: tag {tag!r} is not declared in the document's tags"
+                        for tag in tags if tag not in declared_tags)
+    problems.extend(f"operationId {operation_id} is used by {labels}" for operation_id, labels in ids.items()
+                    if len(labels) > 1)
+    assert ids, "the document has no operations"
+    assert not problems, "\n".join(problems)
+
+
+def test_security_schemes_are_declared(openapi_document: dict[str, Any]) -> None:
+    schemes = openapi_document["components"]["securitySchemes"]
+    assert {"TableToken", "AdminToken", "AdminCookie"} <= set(schemes)
+    assert schemes["TableToken"]["type"] == "http" and schemes["TableToken"]["scheme"] == "bearer"
+    assert schemes["AdminToken"]["type"] == "http" and schemes["AdminToken"]["scheme"] == "bearer"
+    assert schemes["AdminCookie"]["type"] == "apiKey" and schemes["AdminCookie"]["in"] == "cookie"
+
+
+def test_bodiless_responses_declare_no_content(openapi_document: dict[str, Any]) -> None:
+    problems = [f"{method} {path}: the {status} response declares content {sorted(response['content'])}"
+                for method, path, operation in operations(openapi_document)
+                for status, response in operation.get("responses", {}).items()
+                if status in ("204", "304") and response.get("content")]
+    assert not problems, "\n".join(problems)
+
+
+def test_admin_operations_declare_auth_problems(openapi_document: dict[str, Any]) -> None:
+    problems = []
+    admin = [(m, p, o) for m, p, o in operations(openapi_document) if p.startswith("/api/v1/admin")]
+    assert admin, "the document has no admin operations"
+    for method, path, operation in admin:
+        label = f"{method} {path}"
+        names = {name for requirement in operation.get("security") or [] for name in requirement}
+        if not names & {"AdminToken", "AdminCookie"}:
+            problems.append(f"{label}: security does not name AdminToken or AdminCookie")
+        for status in ("401", "403"):
+            response = operation.get("responses", {}).get(status)
+            if response is None:
+                problems.append(f"{label}: no {status} response")
+            elif PROBLEM_JSON not in (response.get("content") or {}):
+                problems.append(f"{label}: the {status} response is not {PROBLEM_JSON}: "
+                                f"{sorted(response.get('content') or {})}")
+    assert not problems, "\n".join(problems)
