@@ -75,7 +75,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             application_name=f"tableorder-api-{os.getpid()}",
         )
         app.state.pool = pool
-        hub = app.state.hub = Hub(pool, settings.sse_max_connections_per_store)
+        hub = app.state.hub = Hub(pool, settings.sse_max_connections_per_store, settings.sse_heartbeat_interval)
+        hub.start()
         listener = app.state.listener = Listener(url, hub)
         listener.start()
         end_streams_on_shutdown_signal(hub)

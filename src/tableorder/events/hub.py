@@ -48,6 +48,9 @@ def sse_frame(event: str, data: str, position: int | None = None) -> bytes:
     return f"{head}event: {event}\n{body}\n".encode()
 
 
+HEARTBEAT = Event(0, "heartbeat", None, b": heartbeat\n\n")
+
+
 class StoreFull(Exception):
     """The store already has the maximum number of streams on this replica."""
 
@@ -90,12 +93,28 @@ class StoreFeed:
 
 
 class Hub:
-    def __init__(self, pool: asyncpg.Pool, max_per_store: int, queue_size: int = 256) -> None:
+    def __init__(self, pool: asyncpg.Pool, max_per_store: int, heartbeat_interval: float,
+                 queue_size: int = 256) -> None:
         self._pool = pool
         self._max_per_store = max_per_store
         self._queue_size = queue_size
         self._feeds: dict[int, StoreFeed] = {}
         self._closed = False
+        self._heartbeat_interval = heartbeat_interval
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._heartbeat = asyncio.create_task(self._beat(), name="sse-heartbeat")
+
+    async def _beat(self) -> None:
+        """One timer for every stream of the replica (not a timer per client): a comment line in
+        each stream's queue, which an idle stream sends and a busy one already has company for."""
+        while True:
+            await asyncio.sleep(self._heartbeat_interval)
+            for feed in self._feeds.values():
+                for subscriber in feed.subscribers:
+                    if subscriber.queue.empty():
+                        subscriber.queue.put_nowait(HEARTBEAT)
 
     # -- clients -------------------------------------------------------------------------------
 
@@ -187,6 +206,8 @@ class Hub:
     def close(self) -> None:
         """Ends every stream (shutdown): each client gets end-of-stream and reconnects elsewhere."""
         self._closed = True
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         for feed in list(self._feeds.values()):
             if feed.task is not None:
                 feed.task.cancel()
