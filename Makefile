@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint bench-push clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,12 @@ run: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
 
+## Commit-to-client push latency across two replicas (bounded: about a minute, loopback only).
+bench-push: $(INSTALLED)
+	$(BIN)/python ops/bench/push.py --clients 100 --rates 50,200 --seconds 10
+
 lint: $(INSTALLED)
-	$(BIN)/ruff check src tests migrations
+	$(BIN)/ruff check src tests migrations ops
 	$(BIN)/mypy
 
 clean:
