@@ -3,6 +3,7 @@ and a real uvicorn process serving the app over loopback."""
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 import secrets
 import shutil
@@ -158,6 +159,8 @@ def server(database_url: str) -> Iterator[ServerProcess]:
 async def client(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
     async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=30, limits=limits) as client:
+        # Shared by every test: it must never carry an admin's login cookie into another request.
+        client.cookies.jar.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
         yield client
 
 

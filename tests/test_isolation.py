@@ -95,6 +95,11 @@ GUEST_ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
 ]
 
 
+# The live feeds answer a refused token at once (a wrongly accepted one would hang until the timeout).
+ADMIN_STREAM = [("GET", "/admin/orders/stream", None)]
+GUEST_STREAM = [("GET", "/orders/stream", None)]
+
+
 def endpoint_id(endpoint: tuple[str, str, dict[str, Any] | None]) -> str:
     method, path, body = endpoint
     return f"{method} {path}" + (f" {sorted(body)}" if body is not None else "")
@@ -268,7 +273,7 @@ async def test_menu_item_cannot_use_another_stores_category(client: httpx.AsyncC
     assert await snapshot(client, pool, scene.a) == before
 
 
-@pytest.mark.parametrize("endpoint", ADMIN_ENDPOINTS, ids=endpoint_id)
+@pytest.mark.parametrize("endpoint", ADMIN_ENDPOINTS + ADMIN_STREAM, ids=endpoint_id)
 async def test_table_token_is_forbidden_on_admin_endpoints(client: httpx.AsyncClient, stores: Stores,
                                                            pool: asyncpg.Pool, endpoint: Any) -> None:
     scene = await build_scene(client, stores)
@@ -279,7 +284,7 @@ async def test_table_token_is_forbidden_on_admin_endpoints(client: httpx.AsyncCl
     assert await snapshot(client, pool, scene.a) == before
 
 
-@pytest.mark.parametrize("endpoint", GUEST_ENDPOINTS, ids=endpoint_id)
+@pytest.mark.parametrize("endpoint", GUEST_ENDPOINTS + GUEST_STREAM, ids=endpoint_id)
 async def test_admin_token_is_forbidden_on_guest_endpoints(client: httpx.AsyncClient, stores: Stores,
                                                            pool: asyncpg.Pool, endpoint: Any) -> None:
     scene = await build_scene(client, stores)
@@ -289,7 +294,8 @@ async def test_admin_token_is_forbidden_on_guest_endpoints(client: httpx.AsyncCl
     assert await snapshot(client, pool, scene.a) == before
 
 
-@pytest.mark.parametrize("endpoint", ADMIN_ENDPOINTS + GUEST_ENDPOINTS, ids=endpoint_id)
+@pytest.mark.parametrize("endpoint", ADMIN_ENDPOINTS + GUEST_ENDPOINTS + ADMIN_STREAM + GUEST_STREAM,
+                         ids=endpoint_id)
 async def test_no_token_is_unauthorized(client: httpx.AsyncClient, anon: httpx.AsyncClient, stores: Stores,
                                         pool: asyncpg.Pool, endpoint: Any) -> None:
     scene = await build_scene(client, stores)

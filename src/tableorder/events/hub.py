@@ -19,8 +19,6 @@ import asyncpg
 
 log = logging.getLogger("tableorder.events")
 
-FETCH_BATCH = 500
-
 FETCH_EVENTS = """
 SELECT position, type, table_id, payload::text FROM events
  WHERE store_id = $1 AND position > $2 ORDER BY position LIMIT $3
@@ -98,6 +96,9 @@ class Hub:
         self._pool = pool
         self._max_per_store = max_per_store
         self._queue_size = queue_size
+        # A batch is delivered in one go, so it must fit a client's queue with room to spare; between
+        # batches the clients get to run and drain.
+        self._batch = max(1, queue_size // 2)
         self._feeds: dict[int, StoreFeed] = {}
         self._closed = False
         self._heartbeat_interval = heartbeat_interval
@@ -183,7 +184,7 @@ class Hub:
             while feed.dirty and feed.subscribers:
                 feed.dirty = False
                 try:
-                    rows = await self._pool.fetch(FETCH_EVENTS, feed.store_id, feed.last_position, FETCH_BATCH)
+                    rows = await self._pool.fetch(FETCH_EVENTS, feed.store_id, feed.last_position, self._batch)
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                     log.warning("reading events of store %s failed: %r; retrying", feed.store_id, exc)
                     feed.dirty = True
@@ -196,8 +197,9 @@ class Hub:
                     feed.last_position = event.position
                     for subscriber in list(feed.subscribers):
                         subscriber.offer(event)
-                if len(rows) == FETCH_BATCH:
+                if len(rows) == self._batch:
                     feed.dirty = True
+                    await asyncio.sleep(0)
         finally:
             feed.task = None
 
