@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path

@@ -85,10 +85,10 @@ class EventStream:
             self._connected.set()
             self.ended.set()
 
-    async def next(self, timeout: float = 5) -> Message:
+    async def next(self, timeout: float = 5) -> Message:  # noqa: ASYNC109
         return await asyncio.wait_for(self.messages.get(), timeout)
 
-    async def take(self, count: int, timeout: float = 10) -> list[Message]:
+    async def take(self, count: int, timeout: float = 10) -> list[Message]:  # noqa: ASYNC109
         return [await self.next(timeout) for _ in range(count)]
 
     async def quiet(self, seconds: float = 0.5) -> list[Message]:

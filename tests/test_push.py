@@ -146,9 +146,10 @@ async def test_listener_killed_while_orders_flow_loses_nothing(
         assert await board.quiet(0.5) == []
     # The listener came back by itself.
     deadline = time.monotonic() + 10
-    while httpx.get(f"{replica_b.url}/health/ready").status_code != 200:
-        assert time.monotonic() < deadline, "replica B did not become ready again"
-        await asyncio.sleep(0.1)
+    async with httpx.AsyncClient() as probe:
+        while (await probe.get(f"{replica_b.url}/health/ready")).status_code != 200:
+            assert time.monotonic() < deadline, "replica B did not become ready again"
+            await asyncio.sleep(0.1)
 
 
 async def test_transactions_committing_out_of_order_are_both_delivered(

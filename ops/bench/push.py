@@ -53,14 +53,14 @@ class Listener:
                 *lines, buffer = buffer.split(b"\n")
                 for line in lines:
                     if line.startswith(b"id: "):
-                        self.arrivals[int(line[4:])] = now
+                        self.arrivals[int(line[4:].decode())] = now
         finally:
             writer.close()
 
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def place_orders(base: str, tokens: list[str], item_id: int, rate: float, seconds: float) -> int:
@@ -70,7 +70,8 @@ async def place_orders(base: str, tokens: list[str], item_id: int, rate: float, 
                                  limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)) as client:
         async def one(i: int) -> None:
             nonlocal placed
-            response = await client.post("/api/v1/orders", headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"},
+            headers = {"Authorization": f"Bearer {tokens[i % len(tokens)]}"}
+            response = await client.post("/api/v1/orders", headers=headers,
                                          json={"items": [{"menu_item_id": item_id, "quantity": 1}]})
             placed += response.status_code == 201
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from litestar import Controller, Response, post
 from litestar.datastructures import Cookie, State
 

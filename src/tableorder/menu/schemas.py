@@ -46,7 +46,7 @@ class MenuItemUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     name: ItemName | msgspec.UnsetType = msgspec.UNSET
     price: Price | msgspec.UnsetType = msgspec.UNSET
     description: Description | msgspec.UnsetType = msgspec.UNSET
-    image_url: ImageUrl | None | msgspec.UnsetType = msgspec.UNSET
+    image_url: ImageUrl | msgspec.UnsetType | None = msgspec.UNSET
     sort_order: SortOrder | msgspec.UnsetType = msgspec.UNSET
     available: bool | msgspec.UnsetType = msgspec.UNSET
 

@@ -67,7 +67,8 @@ class GuestOrderController(Controller):
         headers = {"Idempotent-Replayed": "true"} if row["replayed"] else None
         return raw_json(row["order_doc"], status_code=201, headers=headers)
 
-    @get(operation_id="ListTableOrders", summary="This table's open session: its orders, newest first, and total",
+    @get(operation_id="ListTableOrders",
+         summary="This table's open session: its orders, newest first, and total",
          responses=AUTH_PROBLEMS)
     async def list_orders(self, state: State, principal: Principal) -> Response[TableOrders]:
         return raw_json(await queries.table_orders(state.pool, principal.store_id, principal.subject_id))
@@ -80,8 +81,10 @@ class AdminOrderController(Controller):
     security = [{"AdminToken": []}, {"AdminCookie": []}]
 
     @get(operation_id="ListOrders", summary="Orders of open sessions, newest first", responses=AUTH_PROBLEMS)
-    async def list_orders(self, state: State, principal: Principal, status: OrderStatus | None = None,
-                          table_id: Annotated[int | None, Parameter(ge=1, le=MAX_BIGINT)] = None) -> Response[list[OrderOut]]:
+    async def list_orders(
+        self, state: State, principal: Principal, status: OrderStatus | None = None,
+        table_id: Annotated[int | None, Parameter(ge=1, le=MAX_BIGINT)] = None,
+    ) -> Response[list[OrderOut]]:
         return raw_json(await queries.open_orders(state.pool, principal.store_id, status, table_id))
 
     @patch("/{order_id:int}", operation_id="UpdateOrderStatus", summary="Move an order's status forward",
