@@ -103,7 +103,7 @@ def run_schemathesis(url: str, store: Store) -> tuple[list[Finding], list[str], 
 
     Returns the check failures, the errors, the operations that were exercised and the number of cases."""
     schema = schemathesis.openapi.from_url(f"{url}/schema/openapi.json", config=schemathesis_config(store))
-    findings: dict[tuple[str, str, str], Finding] = {}
+    findings: dict[tuple[str, ...], Finding] = {}
     errors: list[str] = []
     exercised: set[str] = set()
     cases = 0
@@ -121,7 +121,7 @@ def run_schemathesis(url: str, store: Store) -> tuple[list[Finding], list[str], 
                     operation = failure.operation or recorder.label
                     case = recorder.cases[case_id].value
                     # One entry per distinct problem; the first example of it is the one shown.
-                    key = (operation, node.name, failure._unique_key)
+                    key = (operation, node.name, failure.title, failure._unique_key)
                     findings.setdefault(key, Finding(
                         operation=operation, check=node.name, title=failure.title, message=failure.message,
                         reproduce=node.failure_info.code_sample or case.as_curl_command()))
@@ -297,6 +297,22 @@ def test_security_schemes_are_declared(openapi_document: dict[str, Any]) -> None
     assert schemes["TableToken"]["type"] == "http" and schemes["TableToken"]["scheme"] == "bearer"
     assert schemes["AdminToken"]["type"] == "http" and schemes["AdminToken"]["scheme"] == "bearer"
     assert schemes["AdminCookie"]["type"] == "apiKey" and schemes["AdminCookie"]["in"] == "cookie"
+
+
+def test_json_success_responses_are_typed(openapi_document: dict[str, Any]) -> None:
+    """A generated client gets a model (or a list of models) back, never a union with a bare string."""
+    problems = []
+    for method, path, operation in operations(openapi_document):
+        for status, response in operation.get("responses", {}).items():
+            media = (response.get("content") or {}).get("application/json")
+            if not status.startswith("2") or media is None:
+                continue
+            schema = media.get("schema") or {}
+            if schema.get("type") == "array":
+                schema = schema.get("items") or {}
+            if "$ref" not in schema:
+                problems.append(f"{method} {path}: the {status} response schema is {schema}")
+    assert not problems, "\n".join(problems)
 
 
 def test_bodiless_responses_declare_no_content(openapi_document: dict[str, Any]) -> None:

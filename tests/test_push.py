@@ -335,6 +335,31 @@ async def test_a_silently_dead_listener_is_replaced(replica_b: ServerProcess, vi
             os.kill(pid, signal.SIGCONT)
 
 
+async def test_a_menu_edit_through_a_is_served_by_b_within_a_second(
+        replica_b: ServerProcess, via_a: httpx.AsyncClient, stores: Stores) -> None:
+    store = await stores.create()
+    item = store.item_ids()[0]
+    async with httpx.AsyncClient(base_url=f"{replica_b.url}/api/v1") as via_b:
+        def price_on(menu: dict) -> int:  # type: ignore[type-arg]
+            return next(i["price"] for c in menu["categories"] for i in c["items"] if i["id"] == item)
+
+        before = await via_b.get("/menu", headers=store.tables[1].headers)
+        cached = await via_b.get("/menu", headers=store.tables[1].headers)  # now from B's memory
+        assert cached.headers["etag"] == before.headers["etag"]
+        edited = await via_a.patch(f"/admin/menu-items/{item}", headers=store.admin, json={"price": 4321})
+        assert edited.status_code == 200
+        changed_at = time.monotonic()
+        while True:
+            response = await via_b.get("/menu", headers={**store.tables[1].headers,
+                                                         "If-None-Match": before.headers["etag"]})
+            if response.status_code == 200:
+                break
+            assert time.monotonic() - changed_at < 1.0, "replica B served the old menu for over a second"
+            await asyncio.sleep(0.02)
+        assert price_on(response.json()) == 4321
+        assert response.headers["etag"] != before.headers["etag"]
+
+
 def test_a_stream_needs_a_token(replica_b: ServerProcess) -> None:
     assert httpx.get(f"{replica_b.url}/api/v1/admin/orders/stream").status_code == 401
     assert httpx.get(f"{replica_b.url}/api/v1/orders/stream", headers=bearer("x.y.z")).status_code == 401

@@ -210,7 +210,7 @@ BEGIN
     INSERT INTO events (store_id, position, type, table_id, payload, created_at)
     VALUES (p_store_id, v_position, p_type, p_table_id, p_payload, clock_timestamp());
     -- Positions, not bodies: NOTIFY payloads stay tiny whatever the order's size.
-    PERFORM pg_notify('tableorder_events', p_store_id::text || ':' || v_position::text);
+    PERFORM pg_notify('tableorder_events', p_store_id::text || ':' || v_position::text || ':' || p_type);
 END
 $$;
 

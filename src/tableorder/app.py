@@ -22,6 +22,7 @@ from tableorder.events.shutdown import end_streams_on_shutdown_signal
 from tableorder.events.stream import AdminStreamController, GuestStreamController
 from tableorder.health import HealthController
 from tableorder.logs import configure_logging
+from tableorder.menu.cache import MenuCache
 from tableorder.menu.controller import AdminCategoryController, AdminMenuItemController, GuestMenuController
 from tableorder.orders.controller import AdminOrderController, GuestOrderController
 from tableorder.problems import EXCEPTION_HANDLERS
@@ -77,7 +78,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.pool = pool
         hub = app.state.hub = Hub(pool, settings.sse_max_connections_per_store, settings.sse_heartbeat_interval)
         hub.start()
-        listener = app.state.listener = Listener(url, hub)
+        menu_cache = app.state.menu_cache = MenuCache()
+        listener = app.state.listener = Listener(url, hub, menu_cache)
         listener.start()
         end_streams_on_shutdown_signal(hub)
         housekeeping = asyncio.create_task(prune_forever(pool, settings), name="housekeeping")

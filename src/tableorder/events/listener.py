@@ -11,6 +11,7 @@ import asyncpg
 
 from tableorder.db import asyncpg_dsn
 from tableorder.events.hub import Hub
+from tableorder.menu.cache import MenuCache
 
 log = logging.getLogger("tableorder.events")
 
@@ -18,10 +19,11 @@ CHANNEL = "tableorder_events"
 
 
 class Listener:
-    def __init__(self, url: str, hub: Hub, *, watchdog_interval: float = 5.0, watchdog_timeout: float = 3.0,
-                 max_backoff: float = 5.0) -> None:
+    def __init__(self, url: str, hub: Hub, menu_cache: MenuCache, *, watchdog_interval: float = 5.0,
+                 watchdog_timeout: float = 3.0, max_backoff: float = 5.0) -> None:
         self._url = url
         self._hub = hub
+        self._menu_cache = menu_cache
         self._watchdog_interval = watchdog_interval
         self._watchdog_timeout = watchdog_timeout
         self._max_backoff = max_backoff
@@ -40,9 +42,13 @@ class Listener:
                 await self._task
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        store, _, position = payload.partition(":")
+        store, _, rest = payload.partition(":")
+        position, _, event_type = rest.partition(":")
         try:
-            self._hub.notify(int(store), int(position))
+            store_id = int(store)
+            if event_type == "menu.updated":
+                self._menu_cache.invalidate(store_id)
+            self._hub.notify(store_id, int(position))
         except ValueError:
             log.warning("ignoring malformed notification %r", payload)
 
@@ -70,7 +76,9 @@ class Listener:
                 self.connected = True
                 self.connections_made += 1
                 backoff = 0.1
-                # Anything committed while we were not listening is read now.
+                # Anything committed while we were not listening is read now, and menus are reloaded.
+                self._menu_cache.clear()
+                self._menu_cache.enabled = True
                 self._hub.wake_all()
                 await self._watch(conn)
             except asyncio.CancelledError:
@@ -79,6 +87,8 @@ class Listener:
                 log.warning("event listener connection failed: %r; reconnecting in %.1fs", exc, backoff)
             finally:
                 self.connected = False
+                self._menu_cache.enabled = False
+                self._menu_cache.clear()
                 if conn is not None:
                     conn.terminate()
             await asyncio.sleep(backoff)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+from functools import partial
 from typing import Annotated, Any
 
 import asyncpg
@@ -15,6 +15,7 @@ from litestar.params import Parameter
 
 from tableorder.kit import MAX_BIGINT, PathId, changed_fields
 from tableorder.menu import queries
+from tableorder.menu.cache import MenuCache
 from tableorder.menu.schemas import (
     CategoryCreate,
     CategoryOut,
@@ -26,10 +27,6 @@ from tableorder.menu.schemas import (
 )
 from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, not_found, problem_spec
 from tableorder.security import Principal, admin_principal, table_principal
-
-
-def etag_of(body: bytes) -> str:
-    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -49,11 +46,11 @@ class GuestMenuController(Controller):
          responses={**AUTH_PROBLEMS, 304: ResponseSpec(None, description="Not modified (empty body)")})
     async def get_menu(self, request: Request[Any, Any, Any], state: State,
                        principal: Principal) -> Response[Menu]:
-        document = await queries.menu_document(state.pool, principal.store_id)
-        if document is None:
+        cache: MenuCache = state.menu_cache
+        menu = await cache.get(principal.store_id, partial(queries.menu_document, state.pool))
+        if menu is None:
             raise not_found("Store")
-        body = document.encode()
-        etag = etag_of(body)
+        body, etag = menu
         headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
         # The body is the menu's JSON as PostgreSQL built it: typed Any here, so the annotation above
         # (what the OpenAPI document declares) stays Menu rather than Menu | bytes.
