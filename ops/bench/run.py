@@ -1,0 +1,223 @@
+"""`make bench`: the service side by side with the floor (ops/bench/floor.py), in one run.
+
+One uvicorn worker each, `wrk` with 32 connections on loopback, one store with 50 tables (sessions
+already open) and a 6 × 7 menu. Each round measures the service then the floor (orders, menu,
+menu 304); the report gives medians over the rounds and ratios service/floor. Then: idle RSS of a
+worker, RSS with 1,000 open admin streams, and the push latency across two replicas.
+Results go to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from ops.bench.common import Replica, bench_database, seed_store  # noqa: E402
+from ops.bench.push import scenario as push_scenario  # noqa: E402
+
+WRK_DIR = ROOT / "ops" / "bench" / "wrk"
+
+
+@dataclass
+class WrkResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def wrk(url: str, script: str, seconds: float, env: dict[str, str], connections: int = 32) -> WrkResult:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "10s", "-s", str(WRK_DIR / script), url],
+        env={**os.environ, "BENCH_WRK_DIR": str(WRK_DIR), **env}, capture_output=True, text=True, check=True,
+        timeout=seconds + 60).stdout
+    line = next(line for line in out.splitlines() if line.startswith("BENCH "))
+    data = json.loads(line[6:])
+    return WrkResult(rps=data["requests"] / (data["duration_us"] / 1e6), p50_ms=data["p50_us"] / 1000,
+                     p99_ms=data["p99_us"] / 1000, errors=data["socket_errors"] + data["bad_status"])
+
+
+class Floor(Replica):
+    def start(self) -> Floor:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "ops.bench.floor:app", "--host", "127.0.0.1", "--port", str(self.port),
+             "--no-access-log", "--log-level", "warning"], env=self.env, cwd=ROOT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{self.url}/", timeout=1)
+                return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("floor did not start")
+
+
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+async def open_streams(port: int, token: str, count: int) -> list[asyncio.StreamWriter]:
+    writers = []
+    for _ in range(count):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write((f"GET /api/v1/admin/orders/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+                      ).encode())
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"retry:"), 10)
+        assert b" 200 " in head.split(b"\r\n", 1)[0], head[:100]
+        writers.append(writer)
+    return writers
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description="make bench")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--push-seconds", type=float, default=10)
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+
+    async with bench_database() as url:
+        pool = await asyncpg.create_pool(url.replace("+asyncpg", ""), min_size=1, max_size=4)
+        store = await seed_store(pool, f"bench-{secrets.token_hex(3)}", tables=50)
+        tokens_file = Path(tempfile.mkstemp(prefix="bench-tokens-")[1])
+        tokens_file.write_text("\n".join(store["table_tokens"]) + "\n")
+        env = {"BENCH_TOKENS": str(tokens_file), "BENCH_ITEMS": ",".join(map(str, store["item_ids"]))}
+        replica_env = {"SSE_MAX_CONNECTIONS_PER_STORE": "2000", "LOG_LEVEL": "WARNING"}
+
+        # Sessions already open: every table has ordered once.
+        service = Replica(url, replica_env).start()
+        async with httpx.AsyncClient(base_url=service.url) as client:
+            for token in store["table_tokens"]:
+                response = await client.post("/api/v1/orders", headers={"Authorization": f"Bearer {token}"},
+                                             json={"items": [{"menu_item_id": store["item_id"], "quantity": 1}]})
+                assert response.status_code == 201, response.text
+            etag = (await client.get("/api/v1/menu",
+                                     headers={"Authorization": f"Bearer {store['table_tokens'][0]}"})).headers["etag"]
+        idle_rss = rss_kb(service.process.pid)  # type: ignore[union-attr]
+        service.stop()
+
+        results: dict[str, dict[str, list[WrkResult]]] = {}
+        for round_ in range(args.rounds):
+            for name, server_class in (("service", Replica), ("floor", Floor)):
+                server = server_class(url, replica_env).start()
+                try:
+                    wrk(server.url, "menu.lua", 2, env)  # warm up
+                    for scenario, script, extra in (("orders", "orders.lua", {}), ("menu", "menu.lua", {}),
+                                                    ("menu_304", "menu.lua", {"BENCH_ETAG": etag})):
+                        result = wrk(server.url, script, args.seconds, {**env, **extra})
+                        results.setdefault(scenario, {}).setdefault(name, []).append(result)
+                        print(f"round {round_ + 1} {name:7} {scenario:8} {result.rps:8.0f} req/s  "
+                              f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}",
+                              flush=True)
+                finally:
+                    server.stop()
+
+        # Memory: one worker idle, then with 1,000 open admin streams.
+        service = Replica(url, replica_env).start()
+        await asyncio.sleep(1)
+        before = rss_kb(service.process.pid)  # type: ignore[union-attr]
+        writers = await open_streams(service.port, store["admin_token"], 1000)
+        await asyncio.sleep(1)
+        with_streams = rss_kb(service.process.pid)  # type: ignore[union-attr]
+        for writer in writers:
+            writer.close()
+        service.stop()
+
+        # Push latency across two replicas, 100 admin clients.
+        a, b = Replica(url, replica_env).start(), Replica(url, replica_env).start()
+        try:
+            push = [await push_scenario(pool, store, a, b, 100, rate, args.push_seconds) for rate in (50.0, 200.0)]
+        finally:
+            a.stop()
+            b.stop()
+        await pool.close()
+        tokens_file.unlink()
+
+    report = render(args, results, idle_rss, before, with_streams, push)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(report)
+    print(report)
+
+
+def render(args: argparse.Namespace, results: dict[str, dict[str, list[WrkResult]]], idle_rss: int,
+           before: int, with_streams: int, push: list[dict[str, float]]) -> str:
+    versions = subprocess.run([sys.executable, "-m", "pip", "list", "--format", "json"], capture_output=True,
+                              text=True, check=True).stdout
+    wanted = {"litestar", "msgspec", "asyncpg", "uvicorn", "uvloop", "httptools"}
+    packages = ", ".join(f"{p['name']} {p['version']}" for p in json.loads(versions) if p["name"].lower() in wanted)
+    pg = subprocess.run(["bash", "-c", "wrk --version 2>&1 | head -1"], capture_output=True, text=True).stdout.strip()
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Machine: {os.cpu_count()} "
+        f"cores ({cpu}), Python {platform.python_version()}, {packages}; load generator: {pg}.",
+        f"One uvicorn worker each, `wrk -t2 -c32`, {args.seconds:.0f} s per scenario, medians of {args.rounds} "
+        "rounds; each round runs the service and then the floor (`ops/bench/floor.py`: a bare ASGI callable over "
+        "asyncpg and msgspec doing the same SQL work) on the same database. The load generator, PostgreSQL and "
+        "the server share the 2 cores.",
+        "",
+        "| scenario | service req/s | floor req/s | ratio | service p50 / p99 ms | floor p50 / p99 ms | p99 ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for scenario, by in results.items():
+        s, f = by["service"], by["floor"]
+        s_rps, f_rps = median([r.rps for r in s]), median([r.rps for r in f])
+        s99, f99 = median([r.p99_ms for r in s]), median([r.p99_ms for r in f])
+        lines.append(f"| {scenario} | {s_rps:.0f} | {f_rps:.0f} | {s_rps / f_rps:.2f} | "
+                     f"{median([r.p50_ms for r in s]):.2f} / {s99:.2f} | {median([r.p50_ms for r in f]):.2f} / "
+                     f"{f99:.2f} | {s99 / f99:.2f} |")
+    errors = sum(r.errors for by in results.values() for rs in by.values() for r in rs)
+    lines += [
+        "",
+        f"Errors (socket or non-2xx/304) over all runs: {errors}.",
+        "",
+        "| memory | figure |",
+        "|---|---:|",
+        f"| idle RSS of one worker after start-up and a first request per table | {idle_rss / 1024:.1f} MB |",
+        f"| RSS before / with 1,000 open admin streams | {before / 1024:.1f} / {with_streams / 1024:.1f} MB |",
+        f"| per open stream | {(with_streams - before) / 1000:.1f} KB |",
+        "",
+        "Push latency, commit → client (events.created_at is taken at commit), orders through replica A, 100 "
+        "admin streams on replica B:",
+        "",
+        "| orders/s | orders | deliveries | missing | p50 ms | p99 ms | max ms |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in push:
+        lines.append(f"| {r['rate']:.0f} | {r['orders']:.0f} | {r['deliveries']:.0f} | {r['missing']:.0f} | "
+                     f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
