@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint bench-push clean
+.PHONY: install run test lint bench bench-push clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,21 @@ run: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
 
+RUNTIME := .venv-runtime/.installed
+$(RUNTIME): pyproject.toml
+	$(PYTHON) -m venv .venv-runtime
+	.venv-runtime/bin/python -m pip install --quiet --upgrade pip
+	.venv-runtime/bin/python -m pip install --quiet -e .
+	touch $@
+
+WRK := $(shell command -v wrk 2>/dev/null)
+## The service side by side with the floor (wrk, loopback, about 6 minutes); writes docs/benchmarks.md.
+bench: $(INSTALLED) $(RUNTIME)
+	@test -n "$(WRK)" || (echo "wrk is needed: apt-get install -y wrk" && exit 1)
+	$(BIN)/python ops/bench/run.py --rounds 3 --seconds 10
+
 ## Commit-to-client push latency across two replicas (bounded: about a minute, loopback only).
-bench-push: $(INSTALLED)
+bench-push: $(INSTALLED) $(RUNTIME)
 	$(BIN)/python ops/bench/push.py --clients 100 --rates 50,200 --seconds 10
 
 lint: $(INSTALLED)
@@ -33,4 +46,4 @@ lint: $(INSTALLED)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .tableorder .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-runtime .tableorder .pytest_cache .mypy_cache .ruff_cache

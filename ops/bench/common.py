@@ -23,6 +23,11 @@ from tableorder.security import TokenService, hash_password_sync
 from tableorder.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
+# Servers run from an environment with the runtime dependencies only, as deployed (the test extras
+# bring pydantic, faker & co., which Litestar would load and which no deployment has).
+RUNTIME_VENV = ROOT / ".venv-runtime"
+SERVER_PYTHON = os.environ.get("BENCH_SERVER_PYTHON") or (
+    str(RUNTIME_VENV / "bin" / "python") if (RUNTIME_VENV / "bin" / "python").exists() else sys.executable)
 
 
 @asynccontextmanager
@@ -75,7 +80,7 @@ class Replica:
 
     def start(self) -> Replica:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tableorder.app:create_app", "--factory", "--host", "127.0.0.1",
+            [SERVER_PYTHON, "-m", "uvicorn", "tableorder.app:create_app", "--factory", "--host", "127.0.0.1",
              "--port", str(self.port), "--workers", str(self.workers), "--no-access-log"],
             env=self.env, cwd=ROOT)
         deadline = time.monotonic() + 30

@@ -30,7 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from ops.bench.common import Replica, bench_database, seed_store  # noqa: E402
+from ops.bench.common import SERVER_PYTHON, Replica, bench_database, seed_store  # noqa: E402
 from ops.bench.push import scenario as push_scenario  # noqa: E402
 
 WRK_DIR = ROOT / "ops" / "bench" / "wrk"
@@ -58,7 +58,7 @@ def wrk(url: str, script: str, seconds: float, env: dict[str, str], connections:
 class Floor(Replica):
     def start(self) -> Floor:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "ops.bench.floor:app", "--host", "127.0.0.1", "--port", str(self.port),
+            [SERVER_PYTHON, "-m", "uvicorn", "ops.bench.floor:app", "--host", "127.0.0.1", "--port", str(self.port),
              "--no-access-log", "--log-level", "warning"], env=self.env, cwd=ROOT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -169,7 +169,7 @@ async def main() -> None:
 
 def render(args: argparse.Namespace, results: dict[str, dict[str, list[WrkResult]]], idle_rss: int,
            before: int, with_streams: int, push: list[dict[str, float]]) -> str:
-    versions = subprocess.run([sys.executable, "-m", "pip", "list", "--format", "json"], capture_output=True,
+    versions = subprocess.run([SERVER_PYTHON, "-m", "pip", "list", "--format", "json"], capture_output=True,
                               text=True, check=True).stdout
     wanted = {"litestar", "msgspec", "asyncpg", "uvicorn", "uvloop", "httptools"}
     packages = ", ".join(f"{p['name']} {p['version']}" for p in json.loads(versions) if p["name"].lower() in wanted)
@@ -180,7 +180,8 @@ def render(args: argparse.Namespace, results: dict[str, dict[str, list[WrkResult
         "# Benchmarks",
         "",
         f"Written by `make bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Machine: {os.cpu_count()} "
-        f"cores ({cpu}), Python {platform.python_version()}, {packages}; load generator: {pg}.",
+        f"cores ({cpu}), Python {platform.python_version()}, {packages}; load generator: {pg}. "
+        "Servers run from a virtualenv with the runtime dependencies only, as deployed.",
         f"One uvicorn worker each, `wrk -t2 -c32`, {args.seconds:.0f} s per scenario, medians of {args.rounds} "
         "rounds; each round runs the service and then the floor (`ops/bench/floor.py`: a bare ASGI callable over "
         "asyncpg and msgspec doing the same SQL work) on the same database. The load generator, PostgreSQL and "
