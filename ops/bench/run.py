@@ -46,7 +46,8 @@ class WrkResult:
 
 def wrk(url: str, script: str, seconds: float, env: dict[str, str], connections: int = 32) -> WrkResult:
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "10s", "-s", str(WRK_DIR / script), url],
+        ["wrk", "-t2", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "10s", "-s", str(WRK_DIR / script),
+         url],
         env={**os.environ, "BENCH_WRK_DIR": str(WRK_DIR), **env}, capture_output=True, text=True, check=True,
         timeout=seconds + 60).stdout
     line = next(line for line in out.splitlines() if line.startswith("BENCH "))
@@ -221,4 +222,6 @@ def render(args: argparse.Namespace, results: dict[str, dict[str, list[WrkResult
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import uvloop
+
+    uvloop.run(main())
