@@ -123,12 +123,16 @@ async def test_etag_gives_304_until_the_menu_changes(client: httpx.AsyncClient, 
     first = await client.get("/menu", headers=headers)
     etag = first.headers.get("etag")
     assert etag and etag.startswith('"') and etag.endswith('"')
+    assert first.headers["content-type"] == "application/json"
+    assert first.headers["content-length"] == str(len(first.content))
+    assert first.headers["cache-control"] == "private, no-cache"
     assert (await client.get("/menu", headers=headers)).headers["etag"] == etag  # stable while unchanged
 
     cached = await client.get("/menu", headers={**headers, "If-None-Match": etag})
     assert cached.status_code == 304
     assert cached.content == b""
     assert cached.headers["etag"] == etag
+    assert "content-length" not in cached.headers and "content-type" not in cached.headers
 
     item, (_, price) = next(iter(store.items.items()))
     patched = await client.patch(

@@ -12,10 +12,21 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
+from tableorder.kit import PreparedResponse
+
 
 class CachedMenu(NamedTuple):
     body: bytes
     etag: str
+    ok: PreparedResponse  # 200 with the body
+    not_modified: PreparedResponse  # 304 for a matching If-None-Match
+
+    @classmethod
+    def of(cls, body: bytes) -> CachedMenu:
+        etag = etag_of(body)
+        headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+        return cls(body, etag, PreparedResponse(body, 200, headers, media_type="application/json"),
+                   PreparedResponse(b"", 304, headers))
 
 
 def etag_of(body: bytes) -> str:
@@ -37,8 +48,7 @@ class MenuCache:
         document = await load(store_id)
         if document is None:
             return None
-        body = document.encode()
-        entry = CachedMenu(body, etag_of(body))
+        entry = CachedMenu.of(document.encode())
         if self.enabled and generation == self._generations.get(store_id, 0) and epoch == self._epoch:
             self._entries[store_id] = entry
         return entry
