@@ -76,6 +76,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             application_name=f"tableorder-api-{os.getpid()}",
         )
         app.state.pool = pool
+        # Reads that may use the replica; it connects lazily, so a replica that is down delays nothing.
+        replica = await db.create_pool(
+            settings.database_replica_url, min_size=0,
+            max_size=settings.database_pool_size + settings.database_max_overflow,
+            application_name=f"tableorder-read-{os.getpid()}",
+        ) if settings.database_replica_url else None
+        app.state.reads = db.Reads(pool, replica)
         hub = app.state.hub = Hub(pool, settings.sse_max_connections_per_store, settings.sse_heartbeat_interval)
         hub.start()
         menu_cache = app.state.menu_cache = MenuCache()
@@ -89,6 +96,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             housekeeping.cancel()
             hub.close()
             await listener.stop()
+            if replica is not None:
+                await replica.close()
             await pool.close()
 
     api = Router(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+
+log = logging.getLogger(__name__)
 
 EMBEDDED_DATA_DIR = Path(".tableorder") / "pgdata"
 
@@ -29,11 +32,66 @@ async def create_pool(url: str, *, min_size: int, max_size: int, application_nam
         asyncpg_dsn(url),
         min_size=min_size,
         max_size=max_size,
+        timeout=5,  # connecting; a database that does not answer is a 503 now, not in a minute
         # Timestamps leave the database in UTC whatever the server's default zone is.
         server_settings={"application_name": application_name, "timezone": "UTC"},
         command_timeout=30,
     )
     return pool
+
+
+# Errors that mean "the database cannot be reached right now", not "the request is wrong".
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused, unreachable, timed out (TimeoutError is an OSError)
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,  # class 08
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, starting up
+    asyncpg.TooManyConnectionsError,
+)
+
+# On a standby: has it replayed the WAL up to $1? A server that is not a standby has everything.
+_REPLICA_CAUGHT_UP = "SELECT coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn()) >= $1::pg_lsn"
+
+
+class Reads:
+    """Where reads that may be served by the read replica (`DATABASE_REPLICA_URL`) run.
+
+    A replica read first asks the primary for its current WAL position, then runs on the replica only
+    if the replica has replayed up to there: everything committed before the request (the caller's
+    own writes included) is visible, so a replica read never shows an older state than the primary
+    would. A replica that lags, is down or cancels the query for a recovery conflict hands the read
+    to the primary. Writes, locks and LISTEN always use the primary pool.
+    """
+
+    def __init__(self, primary: asyncpg.Pool, replica: asyncpg.Pool | None = None) -> None:
+        self.primary = primary
+        self.replica = replica
+        self.on_replica = 0  # reads served by the replica (shown by /health/ready)
+        self.on_primary = 0  # reads that fell back to the primary (no replica, lagging or failing)
+
+    async def fetchval(self, query: str, *args: Any) -> Any:
+        return await self._run("fetchval", query, args)
+
+    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self._run("fetchrow", query, args)
+        return row
+
+    async def _run(self, method: str, query: str, args: tuple[Any, ...]) -> Any:
+        if self.replica is not None:
+            try:
+                position = await self.primary.fetchval("SELECT pg_current_wal_lsn()")
+                async with self.replica.acquire(timeout=2) as conn:
+                    if await conn.fetchval(_REPLICA_CAUGHT_UP, position):
+                        result = await getattr(conn, method)(query, *args)
+                        self.on_replica += 1
+                        return result
+            except (*UNAVAILABLE, asyncpg.SerializationError) as exc:
+                # A primary that is down fails again below, as a 503; a replica that is down or
+                # cancelled the read for a recovery conflict is skipped.
+                log.warning("read replica unavailable, reading from the primary: %r", exc)
+        result = await getattr(self.primary, method)(query, *args)
+        self.on_primary += 1
+        return result
 
 
 def alembic_config(database_url: str) -> Any:

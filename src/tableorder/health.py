@@ -17,6 +17,8 @@ class Readiness(msgspec.Struct):
     status: str
     streams: int  # open event streams in this worker
     feeds: int  # stores with at least one open stream in this worker
+    replica_reads: int  # reads this worker served from DATABASE_REPLICA_URL
+    primary_reads: int  # replica-eligible reads served by the primary (no replica, lagging or down)
 
 
 class HealthController(Controller):
@@ -40,4 +42,5 @@ class HealthController(Controller):
         if not state.listener.connected:
             raise ProblemError(503, "The event listener is not connected.", slug="not-ready",
                                headers={"Retry-After": "2"})
-        return Readiness(status="ready", streams=state.hub.stream_count(), feeds=state.hub.feed_count())
+        return Readiness(status="ready", streams=state.hub.stream_count(), feeds=state.hub.feed_count(),
+                         replica_reads=state.reads.on_replica, primary_reads=state.reads.on_primary)

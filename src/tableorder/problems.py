@@ -14,6 +14,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import Empty
 from litestar.utils.scope.state import ScopeState
 
+from tableorder import db
+
 log = logging.getLogger("tableorder")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -156,8 +158,7 @@ def handle_data_error(_: Request[Any, Any, Any], exc: asyncpg.DataError) -> Resp
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     if isinstance(exc, UnicodeEncodeError):
         return problem_response(422, "A text value is not valid Unicode.", slug="validation-error")
-    if isinstance(exc, (asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, OSError,
-                        asyncpg.InterfaceError, asyncpg.exceptions.ConnectionDoesNotExistError)):
+    if isinstance(exc, db.UNAVAILABLE):
         log.warning("database unavailable during %s %s: %r", request.method, request.url.path, exc)
         return problem_response(503, "The database is unavailable; try again shortly.",
                                 headers={"Retry-After": "2"})

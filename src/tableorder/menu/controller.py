@@ -49,7 +49,7 @@ class GuestMenuController(Controller):
         principal = table_principal_of(request)
         state = request.app.state
         cache: MenuCache = state.menu_cache
-        menu = await cache.get(principal.store_id, partial(queries.menu_document, state.pool))
+        menu = await cache.get(principal.store_id, partial(queries.menu_document, state.reads))
         if menu is None:
             raise not_found("Store")
         # The body is the menu's JSON as PostgreSQL built it: typed Any here, so the annotation above

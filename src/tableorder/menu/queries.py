@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from tableorder.db import Reads
+
 MENU = """
 SELECT json_build_object(
     'store', json_build_object('id', s.id, 'code', s.code, 'name', s.name),
@@ -25,8 +27,8 @@ SELECT json_build_object(
 """
 
 
-async def menu_document(pool: asyncpg.Pool, store_id: int) -> str | None:
-    document: str | None = await pool.fetchval(MENU, store_id)
+async def menu_document(reads: Reads, store_id: int) -> str | None:
+    document: str | None = await reads.fetchval(MENU, store_id)
     return document
 
 

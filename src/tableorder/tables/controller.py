@@ -86,7 +86,7 @@ class AdminTableController(Controller):
     ) -> Response[HistoryPage]:
         if from_date and to_date and from_date > to_date:
             raise ProblemError(422, "'from' must not be after 'to'.", slug="validation-error")
-        row = await queries.history(state.pool, principal.store_id, table_id, from_date, to_date, limit, offset)
-        if not row["found"]:
+        row = await queries.history(state.reads, principal.store_id, table_id, from_date, to_date, limit, offset)
+        if row is None or not row["found"]:
             raise not_found("Table")
         return raw_json(row["document"])

@@ -6,6 +6,8 @@ from datetime import date
 
 import asyncpg
 
+from tableorder.db import Reads
+
 LIST_TABLES = """
 SELECT coalesce(json_agg(table_json(t) ORDER BY t.number), '[]')::text FROM tables t WHERE t.store_id = $1
 """
@@ -87,6 +89,6 @@ SELECT EXISTS (SELECT 1 FROM target) AS found,
 """
 
 
-async def history(pool: asyncpg.Pool, store_id: int, table_id: int, from_day: date | None,
-                  to_day: date | None, limit: int, offset: int) -> asyncpg.Record:
-    return await pool.fetchrow(HISTORY, table_id, store_id, from_day, to_day, limit, offset)
+async def history(reads: Reads, store_id: int, table_id: int, from_day: date | None,
+                  to_day: date | None, limit: int, offset: int) -> asyncpg.Record | None:
+    return await reads.fetchrow(HISTORY, table_id, store_id, from_day, to_day, limit, offset)
