@@ -16,6 +16,8 @@ file paths (certificate, pid, logs) substituted; `Topology.nginx_conf_changes` l
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import os
 import re
 import secrets
@@ -174,7 +176,7 @@ class Nginx:
         self.conf = root / "nginx.conf"
         self.upstreams = upstreams
         self.process: subprocess.Popen[bytes] | None = None
-        self.changes: list[tuple[str, str]] = []
+        self.changes: list[tuple[list[str], list[str]]] = []  # (lines before, lines after) per change
 
     def write_certificate(self) -> None:
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
@@ -188,10 +190,10 @@ class Nginx:
         ipv6 = socket.has_ipv6 and _can_bind("::1")
         rules: list[tuple[str, str]] = [
             (r"^\s*server backend:8000 .*;\n", servers),
-            (r"listen 80 ", f"listen 127.0.0.1:{self.http_port} "),
-            (r"listen \[::\]:80 ", f"listen [::1]:{self.http_port} "),
-            (r"listen 443 ", f"listen 127.0.0.1:{self.https_port} "),
-            (r"listen \[::\]:443 ", f"listen [::1]:{self.https_port} "),
+            (r"listen 80\b", f"listen 127.0.0.1:{self.http_port}"),
+            (r"listen \[::\]:80\b", f"listen [::1]:{self.http_port}"),
+            (r"listen 443\b", f"listen 127.0.0.1:{self.https_port}"),
+            (r"listen \[::\]:443\b", f"listen [::1]:{self.https_port}"),
             (r"/etc/nginx/certs/fullchain\.pem", str(self.cert)),
             (r"/etc/nginx/certs/privkey\.pem", str(self.key)),
             (r"^pid .*;", f"pid {self.root / 'nginx.pid'};"),
@@ -204,7 +206,9 @@ class Nginx:
                 raise RuntimeError(f"nginx/nginx.conf no longer has a line matching {pattern!r}")
         if not ipv6:  # no IPv6 loopback in this sandbox: drop the [::1] listens
             text = re.sub(r"^\s*listen \[::1\]:\d+.*\n", "", text, flags=re.M)
-        self.changes = [(a, b) for a, b in zip(source.splitlines(), text.splitlines(), strict=False) if a != b]
+        before, after = source.splitlines(), text.splitlines()
+        self.changes = [(before[i1:i2], after[j1:j2]) for tag, i1, i2, j1, j2 in
+                        difflib.SequenceMatcher(a=before, b=after, autojunk=False).get_opcodes() if tag != "equal"]
         return text
 
     def test_config(self) -> subprocess.CompletedProcess[str]:
@@ -300,10 +304,8 @@ class Topology:
         for backend in self.backends:
             backend.stop()
         for cluster in (self.replica, self.primary):
-            try:
+            with contextlib.suppress(subprocess.SubprocessError):
                 cluster.stop("immediate")
-            except subprocess.SubprocessError:
-                pass
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -27,9 +27,15 @@ def sqlalchemy_url(url: str) -> str:
     return "postgresql+psycopg://" + asyncpg_dsn(url).partition("://")[2]
 
 
-async def create_pool(url: str, *, min_size: int, max_size: int, application_name: str) -> asyncpg.Pool:
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """No reset on release: the connection only ever ran plain SELECTs (no locks, LISTEN or SET)."""
+
+
+async def create_pool(url: str, *, min_size: int, max_size: int, application_name: str,
+                      read_only: bool = False) -> asyncpg.Pool:
     pool: asyncpg.Pool = await asyncpg.create_pool(
         asyncpg_dsn(url),
+        reset=_keep_session if read_only else None,
         min_size=min_size,
         max_size=max_size,
         timeout=5,  # connecting; a database that does not answer is a 503 now, not in a minute
@@ -49,18 +55,22 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
 )
 
-# On a standby: has it replayed the WAL up to $1? A server that is not a standby has everything.
-_REPLICA_CAUGHT_UP = "SELECT coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn()) >= $1::pg_lsn"
+# Every change a read may depend on (orders, sessions, tables, the menu) records an event, which bumps
+# its store's last_event_position in the same transaction (migration 0001, record_event).
+_STORE_POSITION = "SELECT last_event_position FROM stores WHERE id = $1"
+_REPLICA_HAS = "SELECT last_event_position >= $2 FROM stores WHERE id = $1"
 
 
 class Reads:
     """Where reads that may be served by the read replica (`DATABASE_REPLICA_URL`) run.
 
-    A replica read first asks the primary for its current WAL position, then runs on the replica only
-    if the replica has replayed up to there: everything committed before the request (the caller's
-    own writes included) is visible, so a replica read never shows an older state than the primary
-    would. A replica that lags, is down or cancels the query for a recovery conflict hands the read
-    to the primary. Writes, locks and LISTEN always use the primary pool.
+    A replica read first asks the primary for the store's last event position (a primary-key
+    lookup), then runs on the replica only if the replica has that position too. Every committed
+    change of the store (the caller's own included) bumps the position in its own transaction, so a
+    replica read never shows an older state of the store than the primary would; unrelated write
+    traffic elsewhere does not hold it back, as a WAL-position check would. A replica that lags, is
+    down or cancels the query for a recovery conflict hands the read to the primary. Writes, locks
+    and LISTEN always use the primary pool.
     """
 
     def __init__(self, primary: asyncpg.Pool, replica: asyncpg.Pool | None = None) -> None:
@@ -69,22 +79,23 @@ class Reads:
         self.on_replica = 0  # reads served by the replica (shown by /health/ready)
         self.on_primary = 0  # reads that fell back to the primary (no replica, lagging or failing)
 
-    async def fetchval(self, query: str, *args: Any) -> Any:
-        return await self._run("fetchval", query, args)
+    async def fetchval(self, store_id: int, query: str, *args: Any) -> Any:
+        return await self._run(store_id, "fetchval", query, args)
 
-    async def fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
-        row: asyncpg.Record | None = await self._run("fetchrow", query, args)
+    async def fetchrow(self, store_id: int, query: str, *args: Any) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self._run(store_id, "fetchrow", query, args)
         return row
 
-    async def _run(self, method: str, query: str, args: tuple[Any, ...]) -> Any:
+    async def _run(self, store_id: int, method: str, query: str, args: tuple[Any, ...]) -> Any:
         if self.replica is not None:
             try:
-                position = await self.primary.fetchval("SELECT pg_current_wal_lsn()")
-                async with self.replica.acquire(timeout=2) as conn:
-                    if await conn.fetchval(_REPLICA_CAUGHT_UP, position):
-                        result = await getattr(conn, method)(query, *args)
-                        self.on_replica += 1
-                        return result
+                position = await self.primary.fetchval(_STORE_POSITION, store_id)
+                if position is not None:
+                    async with self.replica.acquire(timeout=2) as conn:
+                        if await conn.fetchval(_REPLICA_HAS, store_id, position):
+                            result = await getattr(conn, method)(query, *args)
+                            self.on_replica += 1
+                            return result
             except (*UNAVAILABLE, asyncpg.SerializationError) as exc:
                 # A primary that is down fails again below, as a 503; a replica that is down or
                 # cancelled the read for a recovery conflict is skipped.

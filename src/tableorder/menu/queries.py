@@ -28,7 +28,7 @@ SELECT json_build_object(
 
 
 async def menu_document(reads: Reads, store_id: int) -> str | None:
-    document: str | None = await reads.fetchval(MENU, store_id)
+    document: str | None = await reads.fetchval(store_id, MENU, store_id)
     return document
 
 

@@ -91,4 +91,4 @@ SELECT EXISTS (SELECT 1 FROM target) AS found,
 
 async def history(reads: Reads, store_id: int, table_id: int, from_day: date | None,
                   to_day: date | None, limit: int, offset: int) -> asyncpg.Record | None:
-    return await reads.fetchrow(HISTORY, table_id, store_id, from_day, to_day, limit, offset)
+    return await reads.fetchrow(store_id, HISTORY, table_id, store_id, from_day, to_day, limit, offset)

@@ -1,0 +1,420 @@
+"""The production topology, for real: PostgreSQL primary + streaming replica, two backends (uvicorn,
+2 workers each), nginx with the repository's nginx/nginx.conf over TLS. `make topology-test`.
+
+The stack is ops/topology/stack.py; the tests run in file order and the fault tests come last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import ssl
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from ops.topology.stack import ROOT, VENV_BIN, Topology
+from tests.sse import EventStream, Message
+
+pytestmark = [
+    pytest.mark.topology,
+    pytest.mark.skipif(shutil.which("nginx") is None and not os.environ.get("CI"),
+                       reason="nginx is not installed (apt-get install nginx; .ci/run does)"),
+]
+
+ADMIN_PASSWORD = "topology-admin-password"
+TABLE_PASSWORD = "4321"
+TABLES = 4
+
+
+def cli(topology: Topology, *args: str) -> None:
+    subprocess.run([str(VENV_BIN / "tableorder"), *args], check=True, capture_output=True, cwd=ROOT, timeout=60,
+                   env={**topology.backend_env()})
+
+
+@pytest.fixture(scope="module")
+def topology() -> Iterator[Topology]:
+    stack = Topology().start()
+    try:
+        cli(stack, "create-store", "--code", "topo", "--name", "Topology Bistro", "--admin-username", "admin",
+            "--admin-password", ADMIN_PASSWORD)
+        for number in range(1, TABLES + 1):
+            cli(stack, "create-table", "--store", "topo", "--number", str(number), "--password", TABLE_PASSWORD)
+        yield stack
+    finally:
+        stack.stop()
+
+
+def tls_context(topology: Topology) -> ssl.SSLContext:
+    assert topology.nginx is not None
+    return ssl.create_default_context(cafile=str(topology.nginx.cert))
+
+
+@pytest.fixture
+async def api(topology: Topology) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the public entry point: nginx over HTTPS, certificate verified."""
+    async with httpx.AsyncClient(base_url=topology.base_url + "/api/v1", verify=tls_context(topology),
+                                 timeout=15) as client:
+        yield client
+
+
+class Shop:
+    def __init__(self, admin: str, tables: dict[int, str], items: list[int], table_ids: dict[int, int]) -> None:
+        self.admin = {"Authorization": f"Bearer {admin}"}
+        self.tables = {n: {"Authorization": f"Bearer {t}"} for n, t in tables.items()}
+        self.items = items
+        self.table_ids = table_ids
+
+
+@pytest.fixture(scope="module")
+async def shop(topology: Topology) -> Shop:
+    async with httpx.AsyncClient(base_url=topology.base_url + "/api/v1", verify=tls_context(topology),
+                                 timeout=15) as client:
+        login = await client.post("/auth/admin/login", json={
+            "store_code": "topo", "username": "admin", "password": ADMIN_PASSWORD})
+        assert login.status_code == 200, login.text
+        admin = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        category = await client.post("/admin/categories", headers=admin, json={"name": "Mains", "sort_order": 0})
+        assert category.status_code == 201, category.text
+        items = []
+        for n in range(3):
+            item = await client.post("/admin/menu-items", headers=admin, json={
+                "category_id": category.json()["id"], "name": f"Dish {n}", "price": 9000 + n * 1000,
+                "description": "설명 " * 40})
+            assert item.status_code == 201, item.text
+            items.append(item.json()["id"])
+        tables, table_ids = {}, {}
+        for number in range(1, TABLES + 1):
+            response = await client.post("/auth/table/login", json={
+                "store_code": "topo", "table_number": number, "password": TABLE_PASSWORD})
+            assert response.status_code == 200, response.text
+            tables[number] = response.json()["access_token"]
+        listed = await client.get("/admin/tables", headers=admin)
+        table_ids = {t["number"]: t["id"] for t in listed.json()}
+        return Shop(login.json()["access_token"], tables, items, table_ids)
+
+
+async def order(client: httpx.AsyncClient, shop: Shop, table: int = 1) -> httpx.Response:
+    return await client.post("/orders", headers=shop.tables[table],
+                             json={"items": [{"menu_item_id": shop.items[0], "quantity": 2}]})
+
+
+async def order_with_retry(client: httpx.AsyncClient, shop: Shop, table: int) -> tuple[httpx.Response, int]:
+    """What a tablet does: an Idempotency-Key per order, retried on 502/503/504 with the same key.
+
+    nginx does not retry a POST it already sent (to a backend that died with the request on the
+    wire, for one): the client does, and the key makes the retry safe.
+    """
+    key, failures = secrets.token_hex(8), 0
+    for _ in range(5):
+        response = await client.post("/orders", headers={**shop.tables[table], "Idempotency-Key": key},
+                                     json={"items": [{"menu_item_id": shop.items[0], "quantity": 1}]})
+        if response.status_code not in {502, 503, 504}:
+            return response, failures
+        assert response.headers["content-type"] == "application/problem+json"
+        failures += 1
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no answer after {failures} tries: {response.text}")
+
+
+# --- nginx: the real configuration, TLS, redirect, headers, gzip ---------------------------------------
+
+
+def test_nginx_runs_the_repository_config_with_only_addresses_ports_and_paths_changed(topology: Topology) -> None:
+    assert topology.nginx is not None
+    check = topology.nginx.test_config()
+    assert check.returncode == 0, check.stderr
+    assert "test is successful" in check.stderr
+    assert topology.nginx.changes, "the substitutions found nothing to change"
+    allowed = ("server backend:8000", "server 127.0.0.1:", "listen 80", "listen [::]:80", "listen 443",
+               "listen [::]:443", "listen 127.0.0.1:", "listen [::1]:", "pid ", "ssl_certificate", "error_log ",
+               "access_log ")
+    for before, after in topology.nginx.changes:
+        for line in before + after:
+            assert line.strip().startswith(allowed), (before, after)
+    # Two upstream servers replace the compose service name; nothing else in the file moved.
+    rendered = topology.nginx.conf.read_text()
+    assert rendered.count("server 127.0.0.1:") == 2
+    assert "least_conn;" in rendered and "keepalive" in rendered
+
+
+async def test_plain_http_redirects_to_https(topology: Topology) -> None:
+    assert topology.nginx is not None
+    async with httpx.AsyncClient() as client:
+        response = await client.get(f"http://127.0.0.1:{topology.nginx.http_port}/api/v1/menu?x=1")
+    assert response.status_code == 301
+    assert response.headers["location"].startswith("https://")
+    assert response.headers["location"].endswith("/api/v1/menu?x=1")
+
+
+async def test_login_menu_and_order_through_nginx_with_security_headers_and_gzip(
+        topology: Topology, api: httpx.AsyncClient, shop: Shop) -> None:
+    menu = await api.get("/menu", headers={**shop.tables[1], "Accept-Encoding": "gzip"})
+    assert menu.status_code == 200
+    assert menu.headers["content-encoding"] == "gzip"
+    assert [i["id"] for i in menu.json()["categories"][0]["items"]] == shop.items  # httpx inflated it
+    for header, expected in {
+        "strict-transport-security": "max-age=",
+        "x-content-type-options": "nosniff",
+        "x-frame-options": "DENY",
+        "referrer-policy": "",
+        "content-security-policy": "default-src",
+    }.items():
+        assert expected in menu.headers[header], header
+    # Without Accept-Encoding the body is plain JSON; errors keep the headers too.
+    plain = await api.get("/menu", headers={**shop.tables[1], "Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert menu.num_bytes_downloaded < len(plain.content) / 2  # the gzipped body crossed the wire
+    unauthorised = await api.get("/menu")
+    assert unauthorised.status_code == 401
+    assert unauthorised.headers["content-type"] == "application/problem+json"
+    assert unauthorised.headers["x-content-type-options"] == "nosniff"
+
+    placed = await order(api, shop)
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["total_amount"] == 2 * 9000
+    async with httpx.AsyncClient(verify=tls_context(topology)) as root:
+        health = await root.get(topology.base_url + "/health")
+    assert health.json() == {"status": "ok"}
+    assert health.headers["strict-transport-security"]
+
+
+async def test_admin_stream_through_nginx_gets_orders_placed_on_either_backend_within_two_seconds(
+        topology: Topology, shop: Shop) -> None:
+    async with httpx.AsyncClient(verify=tls_context(topology), timeout=httpx.Timeout(10, read=None)) as client:
+        stream = EventStream(topology.base_url, "/api/v1/admin/orders/stream", shop.admin, client=client)
+        async with stream:
+            assert stream.status == 200
+            # The stream is on one of the two backends; one of these orders goes through the other.
+            for backend in topology.backends:
+                async with httpx.AsyncClient(base_url=backend.url + "/api/v1") as direct:
+                    started = time.monotonic()
+                    placed = await order(direct, shop, table=2)
+                    assert placed.status_code == 201, placed.text
+                    message = await stream.next(timeout=2)  # nginx must not buffer it
+                    assert time.monotonic() - started < 2
+                assert message.event == "order.created"
+                assert message.json()["id"] == placed.json()["id"]
+
+
+# --- read routing --------------------------------------------------------------------------------------
+
+MENU_QUERY_MARK = "'categories', coalesce(("
+
+
+def read_connections(topology: Topology, server: str) -> list[str]:
+    cluster = topology.replica if server == "replica" else topology.primary
+    out = cluster.psql("SELECT application_name || '|' || replace(query, E'\\n', ' ') FROM pg_stat_activity "
+                       "WHERE application_name LIKE 'tableorder-%'")
+    return out.splitlines()
+
+
+async def fill_every_worker(api: httpx.AsyncClient, shop: Shop, path: str, headers: dict[str, str]) -> Any:
+    """Enough requests that every worker of both backends (least_conn spreads them) answers some."""
+    bodies = [(await api.get(path, headers=headers)) for _ in range(12)]
+    assert all(b.status_code == 200 for b in bodies), [b.text for b in bodies]
+    return [b.json() for b in bodies]
+
+
+async def test_menu_and_history_reads_go_to_the_replica_writes_and_listen_stay_on_the_primary(
+        topology: Topology, api: httpx.AsyncClient, shop: Shop) -> None:
+    changed = await api.patch(f"/admin/menu-items/{shop.items[1]}", headers=shop.admin, json={"price": 10_500})
+    assert changed.status_code == 200
+    # Once the replica has replayed the edit (milliseconds), reads of it go there; right after the
+    # write they may still be answered by the primary (next test).
+    deadline = time.monotonic() + 10
+    while topology.replica.psql(f"SELECT price FROM menu_items WHERE id = {shop.items[1]}") != "10500":
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    menus = await fill_every_worker(api, shop, "/menu", shop.tables[1])
+    assert all(m["categories"][0]["items"][1]["price"] == 10_500 for m in menus)
+    on_replica = read_connections(topology, "replica")  # each connection shows its last statement
+    assert any(line.startswith("tableorder-read-") and MENU_QUERY_MARK in line for line in on_replica), on_replica
+
+    table = shop.table_ids[1]
+    await fill_every_worker(api, shop, f"/admin/tables/{table}/history", shop.admin)
+    on_replica = read_connections(topology, "replica")
+    assert any(line.startswith("tableorder-read-") and "table_sessions" in line for line in on_replica), on_replica
+    assert not any(line.startswith(("tableorder-api-", "tableorder-listener-")) for line in on_replica), on_replica
+    on_primary = read_connections(topology, "primary")
+    assert not any(line.startswith("tableorder-read-") for line in on_primary), on_primary
+    listeners = [line for line in on_primary if line.startswith("tableorder-listener-")]
+    assert len(listeners) == 4, on_primary  # one per worker: 2 backends × 2 workers
+
+
+async def test_a_read_after_a_write_never_sees_a_lagging_replica(
+        topology: Topology, api: httpx.AsyncClient, shop: Shop) -> None:
+    topology.replica.psql("SELECT pg_wal_replay_pause()")
+    try:
+        changed = await api.patch(f"/admin/menu-items/{shop.items[2]}", headers=shop.admin, json={"price": 12_300})
+        assert changed.status_code == 200
+        # The replica is behind (replay paused): reading it would show the old price...
+        assert topology.replica.psql(f"SELECT price FROM menu_items WHERE id = {shop.items[2]}") == "11000"
+        # ...but every worker's menu shows the new one: those reads went to the primary.
+        menus = await fill_every_worker(api, shop, "/menu", shop.tables[1])
+        assert all(m["categories"][0]["items"][2]["price"] == 12_300 for m in menus)
+
+        # The same for history right after closing a session.
+        table = shop.table_ids[3]
+        assert (await order(api, shop, table=3)).status_code == 201
+        closed = await api.post(f"/admin/tables/{table}/close-session", headers=shop.admin)
+        assert closed.status_code == 200, closed.text
+        pages = await fill_every_worker(api, shop, f"/admin/tables/{table}/history", shop.admin)
+        assert all(page["total"] == 1 and page["items"][0]["id"] == closed.json()["id"] for page in pages)
+    finally:
+        topology.replica.psql("SELECT pg_wal_replay_resume()")
+
+
+# --- faults --------------------------------------------------------------------------------------------
+
+
+class Follower:
+    """An SSE client through nginx that reconnects with Last-Event-ID whenever its stream ends."""
+
+    def __init__(self, topology: Topology, client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+        self.topology = topology
+        self.client = client
+        self.headers = headers
+        self.received: list[Message] = []
+        self.reconnects = 0
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    async def _run(self) -> None:
+        last_id: int | None = None
+        while True:
+            stream = EventStream(self.topology.base_url, "/api/v1/admin/orders/stream", self.headers,
+                                 last_event_id=last_id, client=self.client)
+            async with stream:
+                if stream.status == 200:
+                    self.connected.set()
+                while not (stream.ended.is_set() and stream.messages.empty()):
+                    with contextlib.suppress(TimeoutError):
+                        message = await stream.next(timeout=0.2)
+                        if message.id is not None:
+                            self.received.append(message)
+                            last_id = message.id
+            self.reconnects += 1
+            await asyncio.sleep(0.2)
+
+    async def __aenter__(self) -> Follower:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self.connected.wait(), 10)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def wait_for_orders(self, order_ids: set[int], timeout: float = 20) -> None:  # noqa: ASYNC109
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if order_ids <= {m.json()["id"] for m in self.received if m.event == "order.created"}:
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"missing orders: {order_ids - {m.json()['id'] for m in self.received}}")
+
+
+def assert_once_in_order(received: list[Message]) -> None:
+    positions = [m.id for m in received]
+    assert positions == sorted(positions), positions
+    assert len(positions) == len(set(positions)), positions
+
+
+async def test_killing_a_backend_mid_stream_loses_nothing(topology: Topology, shop: Shop) -> None:
+    victim = topology.backends[0]
+    async with httpx.AsyncClient(verify=tls_context(topology), timeout=httpx.Timeout(10, read=None)) as client:
+        followers = [Follower(topology, client, shop.admin) for _ in range(6)]
+        async with contextlib.AsyncExitStack() as stack:
+            for follower in followers:
+                await stack.enter_async_context(follower)
+            api = await stack.enter_async_context(httpx.AsyncClient(
+                base_url=topology.base_url + "/api/v1", verify=tls_context(topology), timeout=15))
+            orders_before = int(topology.primary.psql("SELECT count(*) FROM orders"))
+            placed, failures = [], 0
+            for n in range(20):
+                if n == 5:
+                    victim.kill()  # SIGKILL to the master and its workers, streams open
+                response, failed = await order_with_retry(api, shop, table=1 + n % 2)
+                assert response.status_code == 201, (n, response.text)
+                placed.append(response.json()["id"])
+                failures += failed
+                # Reads are retried by nginx itself on the surviving backend.
+                assert (await api.get("/menu", headers=shop.tables[1])).status_code == 200
+            # At most the requests already sent on kept-alive connections to the dead backend failed.
+            assert failures <= 4, failures
+            assert len(set(placed)) == 20
+            # Retries with the same key made no duplicates: exactly the 20 acknowledged orders were added.
+            assert int(topology.primary.psql("SELECT count(*) FROM orders")) == orders_before + 20
+            for follower in followers:
+                await follower.wait_for_orders(set(placed))
+                assert_once_in_order(follower.received)
+            # least_conn spread the six streams over both backends: the victim's had to reconnect.
+            assert any(f.reconnects for f in followers)
+    victim.start()
+
+
+async def test_primary_restart_gives_503_then_recovers_without_losing_acknowledged_orders(
+        topology: Topology, shop: Shop) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        client = await stack.enter_async_context(httpx.AsyncClient(
+            verify=tls_context(topology), timeout=httpx.Timeout(10, read=None)))
+        follower = await stack.enter_async_context(Follower(topology, client, shop.admin))
+        api = await stack.enter_async_context(httpx.AsyncClient(
+            base_url=topology.base_url + "/api/v1", verify=tls_context(topology), timeout=15))
+        acknowledged = [(await order(api, shop)).json()["id"]]
+
+        topology.primary.stop("fast")
+        outage = []
+        for _ in range(5):
+            response = await order(api, shop)
+            outage.append(response)
+            if response.status_code == 201:
+                acknowledged.append(response.json()["id"])
+        assert all(r.status_code == 503 for r in outage), [r.text for r in outage]
+        assert all(r.headers["content-type"] == "application/problem+json" for r in outage)
+        assert all("retry-after" in r.headers for r in outage)
+        ready = await client.get(topology.base_url + "/health/ready")
+        assert ready.status_code == 503
+        assert ready.headers["content-type"] == "application/problem+json"
+
+        await asyncio.sleep(2)
+        topology.primary.start()
+        deadline = time.monotonic() + 30
+        while True:
+            response = await order(api, shop)
+            if response.status_code == 201:
+                acknowledged.append(response.json()["id"])
+                break
+            assert response.status_code == 503, response.text
+            assert time.monotonic() < deadline, "the API did not recover within 30 s of the primary's restart"
+            await asyncio.sleep(0.5)
+        for _ in range(3):
+            response = await order(api, shop)
+            assert response.status_code == 201, response.text
+            acknowledged.append(response.json()["id"])
+
+        # Every worker's listener is back (readiness asks the listener) ...
+        for backend in topology.backends:
+            async with httpx.AsyncClient() as direct:
+                for _ in range(6):
+                    ready = await direct.get(backend.url + "/health/ready")
+                    while ready.status_code != 200 and time.monotonic() < deadline:
+                        await asyncio.sleep(0.5)
+                        ready = await direct.get(backend.url + "/health/ready")
+                    assert ready.status_code == 200, ready.text
+        # ... no acknowledged order is lost, and the stream delivers them all once, in order.
+        stored = topology.primary.psql(
+            f"SELECT count(*) FROM orders WHERE id IN ({','.join(map(str, acknowledged))})")
+        assert int(stored) == len(acknowledged)
+        await follower.wait_for_orders(set(acknowledged))
+        assert_once_in_order(follower.received)
