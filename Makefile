@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint bench bench-push clean
+.PHONY: install run test topology-test lint bench bench-push clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,12 @@ run: $(INSTALLED)
 
 ## The whole suite against real PostgreSQL (embedded, or DATABASE_URL) and real uvicorn processes.
 test: $(INSTALLED)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not topology"
+
+## The production topology as processes: PostgreSQL primary + streaming replica, two backends, nginx
+## with nginx/nginx.conf over TLS, and its faults (needs nginx and openssl: apt-get install nginx).
+topology-test: $(INSTALLED)
+	$(BIN)/python -m pytest -m topology tests/test_topology.py
 
 RUNTIME := .venv-runtime/.installed
 $(RUNTIME): pyproject.toml
