@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test topology-test lint bench bench-push clean
+.PHONY: install run test topology-test topology-memory lint bench bench-push clean
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench: $(INSTALLED) $(RUNTIME)
 ## Commit-to-client push latency across two replicas (bounded: about a minute, loopback only).
 bench-push: $(INSTALLED) $(RUNTIME)
 	$(BIN)/python ops/bench/push.py --clients 100 --rates 50,200 --seconds 10
+
+## RSS of each backend worker in the topology after a minute of mixed traffic through nginx.
+topology-memory: $(INSTALLED) $(RUNTIME)
+	TOPOLOGY_BACKEND_PYTHON=$(CURDIR)/.venv-runtime/bin/python $(BIN)/python ops/topology/memory.py --seconds 60
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check src tests migrations ops

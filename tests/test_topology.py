@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
-
 from ops.topology.stack import ROOT, VENV_BIN, Topology
+
 from tests.sse import EventStream, Message
 
 pytestmark = [

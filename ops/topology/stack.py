@@ -34,6 +34,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
+# The backends' interpreter: TOPOLOGY_BACKEND_PYTHON (e.g. a runtime-only virtualenv, as deployed), else ours.
+BACKEND_PYTHON = os.environ.get("TOPOLOGY_BACKEND_PYTHON") or sys.executable
 
 
 def free_port() -> int:
@@ -138,7 +140,7 @@ class Backend:
 
     def start(self) -> Backend:
         self.process = subprocess.Popen(
-            [str(VENV_BIN / "uvicorn"), "tableorder.app:create_app", "--factory", "--host", "127.0.0.1",
+            [BACKEND_PYTHON, "-m", "uvicorn", "tableorder.app:create_app", "--factory", "--host", "127.0.0.1",
              "--port", str(self.port), "--workers", str(self.workers), "--proxy-headers",
              "--forwarded-allow-ips", "127.0.0.1"],
             env=self.env, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL)
@@ -149,7 +151,9 @@ class Backend:
     def worker_pids(self) -> list[int]:
         assert self.process is not None
         out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
-        return [int(pid) for pid in out.split()]
+        # uvicorn's workers, not multiprocessing's resource tracker that runs next to them
+        return [int(pid) for pid in out.split()
+                if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
     def kill(self) -> None:
         """SIGKILL to the whole process group: a crashed container, not a graceful stop."""
