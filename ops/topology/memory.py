@@ -88,14 +88,14 @@ async def traffic(topology: Topology, seconds: float) -> dict[str, int]:
                 await asyncio.sleep(0.05)
 
         async def stream(deadline: float) -> None:
+            url = topology.base_url + "/api/v1/admin/orders/stream"
             with contextlib.suppress(httpx.TransportError):
-                async with httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(10, read=None)) as client:
-                    async with client.stream("GET", topology.base_url + "/api/v1/admin/orders/stream",
-                                             headers=admin) as response:
-                        await count("stream", response)
-                        async for _ in response.aiter_bytes():
-                            if time.monotonic() > deadline:
-                                break
+                async with (httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(10, read=None)) as client,
+                            client.stream("GET", url, headers=admin) as response):
+                    await count("stream", response)
+                    async for _ in response.aiter_bytes():
+                        if time.monotonic() > deadline:
+                            break
 
         deadline = time.monotonic() + seconds
         await asyncio.gather(*(stream(deadline) for _ in range(40)), staff(deadline),
@@ -121,7 +121,8 @@ def main() -> None:
         end = worker_rss(topology)
     finally:
         topology.stop()
-    print(f"requests through nginx in {args.seconds:.0f} s: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+    print(f"requests through nginx in {args.seconds:.0f} s: {summary}")
     print("| worker | RSS after start-up MB | RSS after the traffic MB |")
     print("|---|---:|---:|")
     for name in end:
