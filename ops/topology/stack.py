@@ -314,6 +314,7 @@ class Topology:
 
 
 if __name__ == "__main__":
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # for sigwait below
     topology = Topology().start()
     print(f"nginx: {topology.base_url} (self-signed), backends: {[b.url for b in topology.backends]}, "
           f"primary :{topology.primary.port}, replica :{topology.replica.port}", flush=True)
