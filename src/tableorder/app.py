@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         replica = await db.create_pool(
             settings.database_replica_url, min_size=0,
             max_size=settings.database_pool_size + settings.database_max_overflow,
-            application_name=f"tableorder-read-{os.getpid()}", read_only=True,
+            application_name=f"tableorder-read-{os.getpid()}",
         ) if settings.database_replica_url else None
         app.state.reads = db.Reads(pool, replica)
         hub = app.state.hub = Hub(pool, settings.sse_max_connections_per_store, settings.sse_heartbeat_interval)

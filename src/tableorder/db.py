@@ -27,15 +27,17 @@ def sqlalchemy_url(url: str) -> str:
     return "postgresql+psycopg://" + asyncpg_dsn(url).partition("://")[2]
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """No reset on release: the connection only ever ran plain SELECTs (no locks, LISTEN or SET)."""
+async def _no_session_state_to_reset(conn: asyncpg.Connection) -> None:
+    """Released connections skip asyncpg's default reset (a round trip running `SELECT
+    pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` after every use): pooled connections
+    never hold session state here (no session-level SET, advisory locks, cursors or LISTEN; the
+    listener has a connection of its own). asyncpg still rolls back a transaction left open."""
 
 
-async def create_pool(url: str, *, min_size: int, max_size: int, application_name: str,
-                      read_only: bool = False) -> asyncpg.Pool:
+async def create_pool(url: str, *, min_size: int, max_size: int, application_name: str) -> asyncpg.Pool:
     pool: asyncpg.Pool = await asyncpg.create_pool(
         asyncpg_dsn(url),
-        reset=_keep_session if read_only else None,
+        reset=_no_session_state_to_reset,
         min_size=min_size,
         max_size=max_size,
         timeout=5,  # connecting; a database that does not answer is a 503 now, not in a minute
