@@ -393,6 +393,7 @@ async def test_serve_with_demo_migrates_seeds_and_answers(fresh_database) -> Non
     assert process.stdout is not None
     printed = process.stdout.read()
     assert "store_code=demo" in printed and f":{port}" in printed
+    assert "(1 worker(s), reloading on code changes)" in printed  # development: one worker, reload
     assert (
         await _fetchval(
             url, "SELECT count(*) FROM tables t JOIN stores s ON s.id = t.store_id WHERE s.code = 'demo'"

@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 import asyncpg
@@ -120,8 +121,12 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         run_with_connection(url, seed_demo)
         print(credentials_text(), end="", flush=True)
     workers = args.workers or settings.workers
-    print(f"serving on http://{args.host}:{args.port} ({workers} worker(s)); API docs at /schema", flush=True)
+    # Development runs one worker that restarts when the code changes (SPEC section 7).
+    reload = args.reload if args.reload is not None else settings.environment == "development" and workers == 1
+    mode = f"{workers} worker(s)" + (", reloading on code changes" if reload else "")
+    print(f"serving on http://{args.host}:{args.port} ({mode}); API docs at /schema", flush=True)
     uvicorn.run("tableorder.app:create_app", factory=True, host=args.host, port=args.port, workers=workers,
+                reload=reload, reload_dirs=[str(Path(__file__).parent)] if reload else None,
                 proxy_headers=True, forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
                 log_config=None, timeout_graceful_shutdown=5)
     return 0
@@ -136,6 +141,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=None, help="default: by ENVIRONMENT (1/2/4)")
     serve.add_argument("--demo", action="store_true", help="seed the demo store first (development)")
+    serve.add_argument("--reload", action=argparse.BooleanOptionalAction, default=None,
+                       help="restart on code changes (default: in development with one worker)")
     serve.set_defaults(handler=cmd_serve)
 
     sub.add_parser("migrate", help="alembic upgrade head").set_defaults(handler=cmd_migrate)
