@@ -8,7 +8,7 @@ from typing import Annotated
 from litestar import Controller, get
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 from litestar.response import Stream
 
 from tableorder.events.hub import HEARTBEAT, Hub, StoreFull, Subscriber, sse_frame
@@ -18,7 +18,7 @@ from tableorder.security import Principal, admin_principal, table_principal
 
 LastEventId = Annotated[
     int | None,
-    Parameter(header="Last-Event-ID", ge=0, le=MAX_BIGINT, required=False,
+    HeaderParameter(name="Last-Event-ID", ge=0, le=MAX_BIGINT, required=False,
               description="The last event position received; the stream resumes right after it."),
 ]
 

@@ -10,7 +10,7 @@ import msgspec
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, Parameter
 
 from tableorder.kit import MAX_BIGINT, PathId, raw_json
 from tableorder.orders import queries
@@ -20,7 +20,7 @@ from tableorder.security import Principal, admin_principal, table_principal
 
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(header="Idempotency-Key", min_length=1, max_length=255, required=False,
+    HeaderParameter(name="Idempotency-Key", min_length=1, max_length=255, required=False,
               description="Retries with the same key and body return the first order instead of a new one."),
 ]
 
