@@ -25,8 +25,10 @@ test: $(INSTALLED)
 	$(BIN)/python -m pytest -m "not topology"
 
 ## The production topology as processes: PostgreSQL primary + streaming replica, two backends, nginx
-## with nginx/nginx.conf over TLS, and its faults (needs nginx and openssl: apt-get install nginx).
+## with nginx/nginx.conf over TLS, and its faults (installs nginx and openssl with apt when missing).
 topology-test: $(INSTALLED)
+	$(call need_debian,nginx,nginx)
+	$(call need_debian,openssl,openssl)
 	$(BIN)/python -m pytest -m topology tests/test_topology.py
 
 RUNTIME := .venv-runtime/.installed
@@ -36,10 +38,17 @@ $(RUNTIME): pyproject.toml
 	.venv-runtime/bin/python -m pip install --quiet -e .
 	touch $@
 
-WRK := $(shell command -v wrk 2>/dev/null)
+# Debian packages a target needs: installed with apt when missing and we are root (CI, this sandbox),
+# otherwise the target says what to install.
+define need_debian
+	@command -v $(1) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2); \
+	  else echo "$(1) is needed: sudo apt-get install -y $(2)"; exit 1; fi; }
+endef
 ## The service side by side with the floor (wrk, loopback, about 6 minutes); writes docs/benchmarks.md.
 bench: $(INSTALLED) $(RUNTIME)
-	@test -n "$(WRK)" || (echo "wrk is needed: apt-get install -y wrk" && exit 1)
+	$(call need_debian,wrk,wrk)
 	$(BIN)/python ops/bench/run.py --rounds 3 --seconds 10
 
 ## Commit-to-client push latency across two replicas (bounded: about a minute, loopback only).
@@ -48,6 +57,7 @@ bench-push: $(INSTALLED) $(RUNTIME)
 
 ## RSS of each backend worker in the topology after a minute of mixed traffic through nginx.
 topology-memory: $(INSTALLED) $(RUNTIME)
+	$(call need_debian,nginx,nginx)
 	TOPOLOGY_BACKEND_PYTHON=$(CURDIR)/.venv-runtime/bin/python $(BIN)/python ops/topology/memory.py --seconds 60
 
 lint: $(INSTALLED)
