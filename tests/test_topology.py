@@ -17,9 +17,10 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
-from ops.topology.stack import ROOT, VENV_BIN, Topology
+from ops.topology.stack import ROOT, VENV_BIN, Postgres, Topology
 
 from tests.sse import EventStream, Message
 
@@ -209,6 +210,19 @@ async def test_admin_stream_through_nginx_gets_orders_placed_on_either_backend_w
 MENU_QUERY_MARK = "'categories', coalesce(("
 
 
+async def fetchval(cluster: Postgres, query: str, *args: Any) -> Any:
+    connection = await asyncpg.connect(cluster.url())
+    try:
+        return await connection.fetchval(query, *args)
+    finally:
+        await connection.close()
+
+
+async def price_on(cluster: Postgres, item_id: int) -> int:
+    price: int = await fetchval(cluster, "SELECT price FROM menu_items WHERE id = $1", item_id)
+    return price
+
+
 def read_connections(topology: Topology, server: str) -> list[str]:
     cluster = topology.replica if server == "replica" else topology.primary
     out = cluster.psql("SELECT application_name || '|' || replace(query, E'\\n', ' ') FROM pg_stat_activity "
@@ -230,7 +244,7 @@ async def test_menu_and_history_reads_go_to_the_replica_writes_and_listen_stay_o
     # Once the replica has replayed the edit (milliseconds), reads of it go there; right after the
     # write they may still be answered by the primary (next test).
     deadline = time.monotonic() + 10
-    while topology.replica.psql(f"SELECT price FROM menu_items WHERE id = {shop.items[1]}") != "10500":
+    while await price_on(topology.replica, shop.items[1]) != 10_500:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
     menus = await fill_every_worker(api, shop, "/menu", shop.tables[1])
@@ -256,7 +270,7 @@ async def test_a_read_after_a_write_never_sees_a_lagging_replica(
         changed = await api.patch(f"/admin/menu-items/{shop.items[2]}", headers=shop.admin, json={"price": 12_300})
         assert changed.status_code == 200
         # The replica is behind (replay paused): reading it would show the old price...
-        assert topology.replica.psql(f"SELECT price FROM menu_items WHERE id = {shop.items[2]}") == "11000"
+        assert await price_on(topology.replica, shop.items[2]) == 11_000
         # ...but every worker's menu shows the new one: those reads went to the primary.
         menus = await fill_every_worker(api, shop, "/menu", shop.tables[1])
         assert all(m["categories"][0]["items"][2]["price"] == 12_300 for m in menus)
@@ -413,8 +427,7 @@ async def test_primary_restart_gives_503_then_recovers_without_losing_acknowledg
                         ready = await direct.get(backend.url + "/health/ready")
                     assert ready.status_code == 200, ready.text
         # ... no acknowledged order is lost, and the stream delivers them all once, in order.
-        stored = topology.primary.psql(
-            f"SELECT count(*) FROM orders WHERE id IN ({','.join(map(str, acknowledged))})")
-        assert int(stored) == len(acknowledged)
+        stored = await fetchval(topology.primary, "SELECT count(*) FROM orders WHERE id = ANY($1)", acknowledged)
+        assert stored == len(acknowledged)
         await follower.wait_for_orders(set(acknowledged))
         assert_once_in_order(follower.received)
