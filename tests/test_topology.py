@@ -375,6 +375,11 @@ async def test_killing_a_backend_mid_stream_loses_nothing(topology: Topology, sh
             # least_conn spread the six streams over both backends: the victim's had to reconnect.
             assert any(f.reconnects for f in followers)
     victim.start()
+    # Both of its workers, not just the first to answer, are up again before the next test.
+    deadline = time.monotonic() + 30
+    while sum(line.startswith("tableorder-listener-") for line in read_connections(topology, "primary")) < 4:
+        assert time.monotonic() < deadline, "the restarted backend's workers did not all come back"
+        await asyncio.sleep(0.2)
 
 
 async def test_primary_restart_gives_503_then_recovers_without_losing_acknowledged_orders(

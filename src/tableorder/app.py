@@ -70,12 +70,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         url = settings.database_url or db.start_embedded_postgres()
+        # Connections are opened on demand: a worker that starts while the database is down (a
+        # replica restarted during a failover) comes up, answers 503 and recovers by itself.
         pool = await db.create_pool(
             url,
-            min_size=min(2, settings.database_pool_size),
+            min_size=0,
             max_size=settings.database_pool_size + settings.database_max_overflow,
             application_name=f"tableorder-api-{os.getpid()}",
         )
+        await db.warm_up(pool)
         app.state.pool = pool
         # Reads that may use the replica; it connects lazily, so a replica that is down delays nothing.
         replica = await db.create_pool(

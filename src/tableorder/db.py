@@ -57,6 +57,16 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
 )
 
+async def warm_up(pool: asyncpg.Pool) -> None:
+    """Open a first connection; a database that cannot be reached is logged (requests get 503 until
+    it is back), while a wrong password or database name still stops the start-up."""
+    try:
+        async with pool.acquire(timeout=5) as conn:
+            await conn.execute("SELECT 1")
+    except UNAVAILABLE as exc:
+        log.warning("database unavailable at start-up, serving 503 until it answers: %r", exc)
+
+
 # Every change a read may depend on (orders, sessions, tables, the menu) records an event, which bumps
 # its store's last_event_position in the same transaction (migration 0001, record_event).
 _STORE_POSITION = "SELECT last_event_position FROM stores WHERE id = $1"
