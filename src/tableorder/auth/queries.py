@@ -41,7 +41,9 @@ ON CONFLICT (key) DO UPDATE SET
         WHEN l.failures + 1 >= $2 THEN now() + make_interval(secs => $4)
         END
 RETURNING failures <= $2 AS allowed,
-          greatest(1, ceil(extract(epoch FROM locked_until - now())))::int AS retry_after
+          -- clock_timestamp(), not now(): a transaction that waited for the row behind a concurrent
+          -- attempt started earlier than the lock it sees, and would announce more than the lockout.
+          greatest(1, ceil(extract(epoch FROM locked_until - clock_timestamp())))::int AS retry_after
 """
 
 
