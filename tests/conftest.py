@@ -118,7 +118,8 @@ class ServerProcess:
         self._output.seek(0)
         return self._output.read().decode(errors="replace")
 
-    def start(self, timeout: float = 30) -> ServerProcess:
+    def start(self, timeout: float = 30, ready_path: str = "/health/ready") -> ServerProcess:
+        """Start uvicorn and wait until `ready_path` answers 200 (`/health`: live, even without a database)."""
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "tableorder.app:create_app", "--factory", "--host", "127.0.0.1",
              "--port", str(self.port), "--workers", str(self.workers),
@@ -129,7 +130,7 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}")
             try:
-                if httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}{ready_path}", timeout=1).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass

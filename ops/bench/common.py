@@ -67,6 +67,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
 class Replica:
     """One uvicorn process (one worker unless told otherwise) serving the app on loopback."""
 

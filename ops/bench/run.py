@@ -30,7 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from ops.bench.common import SERVER_PYTHON, Replica, bench_database, seed_store  # noqa: E402
+from ops.bench.common import SERVER_PYTHON, Replica, bench_database, rss_kb, seed_store  # noqa: E402
 from ops.bench.push import scenario as push_scenario  # noqa: E402
 
 WRK_DIR = ROOT / "ops" / "bench" / "wrk"
@@ -69,13 +69,6 @@ class Floor(Replica):
             except httpx.TransportError:
                 time.sleep(0.1)
         raise RuntimeError("floor did not start")
-
-
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 async def open_streams(port: int, token: str, count: int) -> list[asyncio.StreamWriter]:

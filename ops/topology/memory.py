@@ -23,21 +23,15 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from ops.bench.common import rss_kb  # noqa: E402
 from ops.topology.stack import VENV_BIN, Topology  # noqa: E402
 
 TABLES = 20
 BUDGET_MB = 256 / 4
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def worker_rss(topology: Topology) -> dict[str, float]:
-    return {f"{b.name} worker {pid}": rss_mb(pid) for b in topology.backends for pid in b.worker_pids()}
+    return {f"{b.name} worker {pid}": rss_kb(pid) / 1024 for b in topology.backends for pid in b.worker_pids()}
 
 
 async def traffic(topology: Topology, seconds: float) -> dict[str, int]:

@@ -32,16 +32,12 @@ from pathlib import Path
 
 import httpx
 
+from ops.bench.common import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 # The backends' interpreter: TOPOLOGY_BACKEND_PYTHON (e.g. a runtime-only virtualenv, as deployed), else ours.
 BACKEND_PYTHON = os.environ.get("TOPOLOGY_BACKEND_PYTHON") or sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def postgres_bin() -> Path:

@@ -57,6 +57,7 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
 )
 
+
 async def warm_up(pool: asyncpg.Pool) -> None:
     """Open a first connection; a database that cannot be reached is logged (requests get 503 until
     it is back), while a wrong password or database name still stops the start-up."""

@@ -48,8 +48,7 @@ class PreparedResponse(Response[bytes]):
         if body or status_code not in {204, 304}:
             encoded.append((b"content-length", str(len(body)).encode()))
         self._encoded_headers = encoded
-        self._body = body
-        self._status = status_code
+        self._status = status_code  # Response.status_code is typed int | None
 
     def to_asgi_response(self, app: Any, request: Any, **kwargs: Any) -> Any:
         return self._send
@@ -57,7 +56,7 @@ class PreparedResponse(Response[bytes]):
     async def _send(self, scope: Scope, receive: Receive, send: Send) -> None:
         start: HTTPResponseStartEvent = {
             "type": "http.response.start", "status": self._status, "headers": self._encoded_headers}
-        body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": self._body, "more_body": False}
+        body: HTTPResponseBodyEvent = {"type": "http.response.body", "body": self.content, "more_body": False}
         await send(start)
         await send(body)
 

@@ -31,6 +31,9 @@ HASHING_SLOTS = 2
 _hashing = anyio.CapacityLimiter(HASHING_SLOTS)
 
 
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
+
+
 def _return_big_blocks_to_the_os() -> None:
     """Make glibc serve blocks of 128 KiB and more (argon2's 19 MiB) by mmap, always.
 
@@ -43,7 +46,6 @@ def _return_big_blocks_to_the_os() -> None:
             ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
 
 
-_M_MMAP_THRESHOLD = -3
 _return_big_blocks_to_the_os()
 # Verified against when the account does not exist, so timing does not tell which part was wrong.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
@@ -154,4 +156,4 @@ def table_principal_of(request: Request[Any, Any, State]) -> Principal:
 
 
 async def table_principal(request: Request[Any, Any, State]) -> Principal:
-    return _principal(request, "table", allow_cookie=False)
+    return table_principal_of(request)
