@@ -38,7 +38,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     cors_origins: tuple[str, ...] = ()
     sse_heartbeat_interval: float = 30.0
+    # Admin (board) streams per store per replica; table tokens have their own, smaller quota.
     sse_max_connections_per_store: int = 100
+    # Streams one table may hold open per replica (a tablet needs one; two allow a reload's overlap).
+    sse_max_connections_per_table: int = 2
+    # A stream whose client does not take a write within this many seconds is dropped (it resumes
+    # losslessly with Last-Event-ID); and no stream holds more than this many bytes queued for it.
+    sse_write_timeout: float = 10.0
+    sse_max_queued_bytes: int = 262_144
+    # Orders one table may place per minute (a sliding window); 0 turns the limit off.
+    order_rate_limit_per_minute: int = 20
     workers: int = 1
     # Events older than this are pruned; a client resuming from before gets a `resync` event.
     event_retention_hours: float = 24.0
@@ -97,6 +106,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "JWT_EXPIRATION_HOURS": self.jwt_expiration_hours > 0,
             "SSE_HEARTBEAT_INTERVAL": self.sse_heartbeat_interval > 0,
             "SSE_MAX_CONNECTIONS_PER_STORE": self.sse_max_connections_per_store >= 1,
+            "SSE_MAX_CONNECTIONS_PER_TABLE": self.sse_max_connections_per_table >= 1,
+            "SSE_WRITE_TIMEOUT": self.sse_write_timeout > 0,
+            "SSE_MAX_QUEUED_BYTES": self.sse_max_queued_bytes >= 16_384,
+            "ORDER_RATE_LIMIT_PER_MINUTE": self.order_rate_limit_per_minute >= 0,
             "WORKERS": self.workers >= 1,
             "LOGIN_MAX_FAILURES": self.login_max_failures >= 1,
         }
