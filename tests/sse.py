@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +67,7 @@ class EventStream:
                     self._connected.set()
                     return
                 event, data, last_id = "message", [], None
-                async for line in response.aiter_lines():
+                async for line in sse_lines(response):
                     if line.startswith("retry:"):
                         self._connected.set()
                     elif line.startswith(":"):
@@ -98,3 +100,20 @@ class EventStream:
         while not self.messages.empty():
             out.append(self.messages.get_nowait())
         return out
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+async def sse_lines(response: httpx.Response) -> AsyncIterator[str]:
+    """Lines as the SSE specification splits them: at CR, LF or CRLF only (httpx's aiter_lines also
+    splits at U+2028, U+2029 and U+0085, which may appear inside a JSON string)."""
+    pending = b""
+    async for chunk in response.aiter_bytes():
+        pending += chunk
+        # A CR at the very end may be the first half of a CRLF: keep it for the next chunk.
+        held = b"\r" if pending.endswith(b"\r") else b""
+        parts = _LINE_END.split(pending[: len(pending) - len(held)])
+        pending = parts.pop() + held  # the last part is not a complete line yet
+        for part in parts:
+            yield part.decode()
