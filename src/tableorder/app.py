@@ -11,11 +11,11 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme, Server, Tag
 
 from tableorder import db
 from tableorder.auth.controller import AuthController
+from tableorder.docs_page import DocsPagePlugin
 from tableorder.events.housekeeping import prune_forever
 from tableorder.events.hub import Hub
 from tableorder.events.listener import Listener
@@ -26,7 +26,7 @@ from tableorder.logs import configure_logging
 from tableorder.menu.cache import MenuCache
 from tableorder.menu.controller import AdminCategoryController, AdminMenuItemController, GuestMenuController
 from tableorder.orders.controller import AdminOrderController, GuestOrderController
-from tableorder.problems import EXCEPTION_HANDLERS
+from tableorder.problems import EXCEPTION_HANDLERS, APIRequest
 from tableorder.security import ADMIN_COOKIE, TokenService
 from tableorder.settings import Settings
 from tableorder.tables.controller import AdminTableController
@@ -59,7 +59,7 @@ def openapi_config() -> OpenAPIConfig:
             }
         ),
         path="/schema",
-        render_plugins=[ScalarRenderPlugin()],
+        render_plugins=[DocsPagePlugin()],  # every file from this app: the CSP allows nothing else
     )
 
 
@@ -87,7 +87,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             application_name=f"tableorder-read-{os.getpid()}",
         ) if settings.database_replica_url else None
         app.state.reads = db.Reads(pool, replica)
-        hub = app.state.hub = Hub(pool, settings.sse_max_connections_per_store, settings.sse_heartbeat_interval)
+        hub = app.state.hub = Hub(pool, settings.sse_max_connections_per_store, settings.sse_heartbeat_interval,
+                                  max_per_table=settings.sse_max_connections_per_table,
+                                  max_queued_bytes=settings.sse_max_queued_bytes)
         hub.start()
         menu_cache = app.state.menu_cache = MenuCache()
         listener = app.state.listener = Listener(url, hub, menu_cache)
@@ -123,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         state=None,
         exception_handlers=EXCEPTION_HANDLERS,
+        request_class=APIRequest,
         openapi_config=openapi_config(),
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=True)
         if settings.cors_origins else None,

@@ -6,16 +6,25 @@ the store row's lock at commit time, so when position N is visible every positio
 too: reading `> last` can never skip an event that commits late. Each client also remembers the
 last position it was sent and drops anything at or below it, so catch-up reads and live delivery
 may overlap without duplicates.
+
+What one client can cost is bounded: a resume reads its backlog a page at a time, each page only
+after the previous one was written (see stream.py); live events wait in a queue bounded in count
+and in bytes, and a client that lets it fill is cut off (it resumes with Last-Event-ID). A table
+token holds at most `max_per_table` streams; the store's `max_per_store` is the staff's alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import asyncpg
+
+from tableorder import db
 
 log = logging.getLogger("tableorder.events")
 
@@ -27,6 +36,36 @@ SELECT position, type, table_id, payload::text FROM events
 # Table streams carry the table's own order changes and the closing of its session.
 TABLE_EVENT_TYPES = frozenset({"order.created", "order.updated", "order.cancelled", "table.session_closed"})
 
+# A resume's page: at most $3 events and, past the first, no more than $4 bytes of payload. A
+# table's backlog is filtered here, in SQL (index events_table), never loaded whole and filtered
+# in Python.
+_PAGE = """
+SELECT position, type, table_id, payload, fetched FROM (
+    SELECT *, sum(size) OVER (ORDER BY position) - size AS before, count(*) OVER () AS fetched FROM (
+        SELECT position, type, table_id, payload::text, octet_length(payload::text) AS size
+          FROM events
+         WHERE store_id = $1 AND position > $2 {table_filter}
+         ORDER BY position LIMIT $3) AS limited) AS page
+ WHERE before < $4
+ ORDER BY position
+"""
+STORE_PAGE = _PAGE.format(table_filter="")
+TABLE_PAGE = _PAGE.format(table_filter="AND table_id = $5 AND type = ANY($6::text[])")
+
+# Where a resume may start. `boundary` is the table's last session close: a table stream never
+# replays anything from before its current session (the previous party's orders and notes).
+RESUME_POINT = """
+SELECT s.last_event_position AS last,
+       (SELECT min(position) FROM events e WHERE e.store_id = s.id) AS first,
+       CASE WHEN $2::bigint IS NOT NULL THEN
+           (SELECT max(position) FROM events e
+             WHERE e.store_id = s.id AND e.table_id = $2 AND e.type = 'table.session_closed')
+       END AS boundary
+  FROM stores s WHERE s.id = $1
+"""
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
 
 class Event(NamedTuple):
     position: int
@@ -35,22 +74,35 @@ class Event(NamedTuple):
     frame: bytes  # the encoded SSE message
 
     @classmethod
+    def of(cls, position: int, type_: str, table_id: int | None, payload: str) -> Event:
+        return cls(position, type_, table_id, sse_frame(type_, payload, position))
+
+    @classmethod
     def from_row(cls, row: asyncpg.Record) -> Event:
-        return cls(row["position"], row["type"], row["table_id"],
-                   sse_frame(row["type"], row["payload"], row["position"]))
+        return cls.of(row["position"], row["type"], row["table_id"], row["payload"])
+
+    @property
+    def size(self) -> int:
+        return len(self.frame)
 
 
 def sse_frame(event: str, data: str, position: int | None = None) -> bytes:
+    """One SSE message. Lines end only at CR, LF or CRLF (the SSE grammar), so text such as U+2028
+    inside a JSON string stays on its data line; str.splitlines() would break the frame there."""
     head = f"id: {position}\n" if position is not None else ""
-    body = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
+    body = "".join(f"data: {line}\n" for line in _LINE_BREAK.split(data))
     return f"{head}event: {event}\n{body}\n".encode()
 
 
 HEARTBEAT = Event(0, "heartbeat", None, b": heartbeat\n\n")
 
 
-class StoreFull(Exception):
-    """The store already has the maximum number of streams on this replica."""
+class StreamsFull(Exception):
+    """The store (staff streams) or the table already has its maximum of streams on this replica."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(scope)
+        self.scope = scope  # "store" or "table"
 
 
 @dataclass(eq=False)
@@ -59,25 +111,38 @@ class Subscriber:
     table_id: int | None  # None: the whole store (staff board)
     last_sent: int
     queue: asyncio.Queue[Event | None]
+    max_queued_bytes: int
+    principal: object = None  # who opened it; re-checked when the store's credentials change
+    queued_bytes: int = 0
+    # While a resume reads its backlog from the table, live events are not queued (the pages read
+    # them); see stream.py for how the two meet without a gap.
+    catching_up: bool = False
     dropped: bool = False
 
     def wants(self, event: Event) -> bool:
         return self.table_id is None or (event.table_id == self.table_id and event.type in TABLE_EVENT_TYPES)
 
     def offer(self, event: Event) -> None:
-        if self.dropped or event.position <= self.last_sent or not self.wants(event):
+        if self.dropped or self.catching_up or event.position <= self.last_sent or not self.wants(event):
             return
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if self.queued_bytes + event.size > self.max_queued_bytes or self.queue.full():
             # A client this far behind is cut off rather than buffered without bound; it reconnects
             # with Last-Event-ID and catches up from the events table.
             self.drop()
+            return
+        self.queue.put_nowait(event)
+        self.queued_bytes += event.size
+
+    def take(self, item: Event | None) -> Event | None:
+        if item is not None:
+            self.queued_bytes -= item.size if item is not HEARTBEAT else 0
+        return item
 
     def drop(self) -> None:
         self.dropped = True
         while not self.queue.empty():
             self.queue.get_nowait()
+        self.queued_bytes = 0
         self.queue.put_nowait(None)
 
 
@@ -86,15 +151,26 @@ class StoreFeed:
     store_id: int
     last_position: int
     subscribers: set[Subscriber] = field(default_factory=set)
+    staff_streams: int = 0
+    table_streams: dict[int, int] = field(default_factory=dict)
     dirty: bool = False
     task: asyncio.Task[None] | None = None
 
 
+class Resync(NamedTuple):
+    """The client cannot resume from its Last-Event-ID; it reloads over REST and goes on from `position`."""
+
+    position: int
+    reason: str
+
+
 class Hub:
-    def __init__(self, pool: asyncpg.Pool, max_per_store: int, heartbeat_interval: float,
-                 queue_size: int = 256) -> None:
+    def __init__(self, pool: asyncpg.Pool, max_per_store: int, heartbeat_interval: float, *,
+                 max_per_table: int = 2, max_queued_bytes: int = 262_144, queue_size: int = 256) -> None:
         self._pool = pool
         self._max_per_store = max_per_store
+        self._max_per_table = max_per_table
+        self._max_queued_bytes = max_queued_bytes
         self._queue_size = queue_size
         # A batch is delivered in one go, so it must fit a client's queue with room to spare; between
         # batches the clients get to run and drain.
@@ -103,6 +179,7 @@ class Hub:
         self._closed = False
         self._heartbeat_interval = heartbeat_interval
         self._heartbeat: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()  # strong references until they finish
 
     def start(self) -> None:
         self._heartbeat = asyncio.create_task(self._beat(), name="sse-heartbeat")
@@ -114,12 +191,13 @@ class Hub:
             await asyncio.sleep(self._heartbeat_interval)
             for feed in self._feeds.values():
                 for subscriber in feed.subscribers:
-                    if subscriber.queue.empty():
+                    if subscriber.queue.empty() and not subscriber.dropped:
                         subscriber.queue.put_nowait(HEARTBEAT)
 
     # -- clients -------------------------------------------------------------------------------
 
-    async def subscribe(self, store_id: int, table_id: int | None, last_event_id: int | None) -> Subscriber:
+    async def subscribe(self, store_id: int, table_id: int | None, last_event_id: int | None,
+                        principal: object = None) -> Subscriber:
         feed = self._feeds.get(store_id)
         if feed is None:
             position = await self._pool.fetchval(
@@ -127,39 +205,60 @@ class Hub:
             feed = self._feeds.get(store_id)  # another client may have created it meanwhile
             if feed is None:
                 feed = self._feeds[store_id] = StoreFeed(store_id, position or 0)
-        if len(feed.subscribers) >= self._max_per_store:
-            raise StoreFull
+        if table_id is None:
+            if feed.staff_streams >= self._max_per_store:
+                raise StreamsFull("store")
+            feed.staff_streams += 1
+        else:
+            if feed.table_streams.get(table_id, 0) >= self._max_per_table:
+                raise StreamsFull("table")
+            feed.table_streams[table_id] = feed.table_streams.get(table_id, 0) + 1
         subscriber = Subscriber(
             store_id, table_id, feed.last_position if last_event_id is None else last_event_id,
-            asyncio.Queue(self._queue_size))
+            asyncio.Queue(self._queue_size), self._max_queued_bytes, principal)
         feed.subscribers.add(subscriber)
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         feed = self._feeds.get(subscriber.store_id)
-        if feed is None:
+        if feed is None or subscriber not in feed.subscribers:
             return
         feed.subscribers.discard(subscriber)
+        if subscriber.table_id is None:
+            feed.staff_streams -= 1
+        else:
+            left = feed.table_streams.pop(subscriber.table_id) - 1
+            if left:
+                feed.table_streams[subscriber.table_id] = left
         if not feed.subscribers:
             if feed.task is not None:
                 feed.task.cancel()
             del self._feeds[subscriber.store_id]
 
-    async def backlog(self, subscriber: Subscriber) -> list[Event] | None:
-        """Events after the client's Last-Event-ID, or None when they were pruned (or never were):
-        the client must reload over REST."""
-        row = await self._pool.fetchrow(
-            """SELECT s.last_event_position AS last,
-                      (SELECT min(position) FROM events e WHERE e.store_id = s.id) AS first
-                 FROM stores s WHERE s.id = $1""", subscriber.store_id)
-        since = subscriber.last_sent
-        first = row["first"] if row["first"] is not None else row["last"] + 1
-        if since > row["last"] or since < first - 1:
-            return None
-        rows = await self._pool.fetch(
-            "SELECT position, type, table_id, payload::text FROM events "
-            "WHERE store_id = $1 AND position > $2 ORDER BY position", subscriber.store_id, since)
-        return [event for event in map(Event.from_row, rows) if subscriber.wants(event)]
+    async def resume_point(self, subscriber: Subscriber) -> Resync | None:
+        """None when the client's Last-Event-ID can be resumed from, else where it goes on from."""
+        row = await self._pool.fetchrow(RESUME_POINT, subscriber.store_id, subscriber.table_id)
+        since, last = subscriber.last_sent, row["last"]
+        first = row["first"] if row["first"] is not None else last + 1
+        if since > last:
+            return Resync(last, "Last-Event-ID is ahead of this store's feed; reload over REST")
+        if since < first - 1:
+            return Resync(last, "events after Last-Event-ID are no longer kept; reload over REST")
+        if row["boundary"] is not None and since < row["boundary"]:
+            return Resync(last, "the table's session changed since Last-Event-ID; reload over REST")
+        return None
+
+    async def page(self, subscriber: Subscriber, limit: int, max_bytes: int) -> tuple[list[Event], bool]:
+        """The next events after what the client was sent (its table's only, for a table stream): at
+        most `limit`, and past the first no more than `max_bytes` of payload; and whether that was
+        the end of the backlog."""
+        if subscriber.table_id is None:
+            rows = await self._pool.fetch(STORE_PAGE, subscriber.store_id, subscriber.last_sent, limit, max_bytes)
+        else:
+            rows = await self._pool.fetch(TABLE_PAGE, subscriber.store_id, subscriber.last_sent, limit, max_bytes,
+                                          subscriber.table_id, list(TABLE_EVENT_TYPES))
+        complete = not rows or (rows[0]["fetched"] < limit and rows[0]["fetched"] == len(rows))
+        return [Event.from_row(row) for row in rows], complete
 
     # -- the listener's side ---------------------------------------------------------------------
 
@@ -173,6 +272,25 @@ class Hub:
         for feed in self._feeds.values():
             self._wake(feed)
 
+    def revalidate(self, store_id: int, still_valid: Callable[[object], Awaitable[bool]]) -> None:
+        """The store's credentials changed: streams whose token no longer holds are ended."""
+        feed = self._feeds.get(store_id)
+        if feed is None or self._closed:
+            return
+
+        async def check(subscribers: list[Subscriber]) -> None:
+            for subscriber in subscribers:
+                try:
+                    if not subscriber.dropped and not await still_valid(subscriber.principal):
+                        subscriber.drop()
+                except Exception as exc:  # a check that cannot run now is retried by the next change
+                    log.warning("re-checking the streams of store %s failed: %r", store_id, exc)
+                    return
+
+        task = asyncio.create_task(check(list(feed.subscribers)), name=f"revalidate-{store_id}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def _wake(self, feed: StoreFeed) -> None:
         feed.dirty = True
         if feed.task is None and not self._closed:
@@ -185,8 +303,11 @@ class Hub:
                 feed.dirty = False
                 try:
                     rows = await self._pool.fetch(FETCH_EVENTS, feed.store_id, feed.last_position, self._batch)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("reading events of store %s failed: %r; retrying", feed.store_id, exc)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the feed must outlive any failure; it retries
+                    level = logging.WARNING if isinstance(exc, db.UNAVAILABLE) else logging.ERROR
+                    log.log(level, "reading events of store %s failed: %r; retrying", feed.store_id, exc)
                     feed.dirty = True
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
@@ -224,3 +345,4 @@ class Hub:
 
     def feed_count(self) -> int:
         return len(self._feeds)
+

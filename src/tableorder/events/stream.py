@@ -1,77 +1,172 @@
-"""Server-Sent Events: the store's live board feed and a table's own feed."""
+"""Server-Sent Events: the store's live board feed and a table's own feed.
+
+A stream is written by its own small ASGI response rather than a generic streaming one, because
+what a stream may cost is decided at the socket: each write must be taken by the client within
+`SSE_WRITE_TIMEOUT` or the stream is dropped (the client resumes with Last-Event-ID), a resume
+reads its backlog a page at a time and reads the next page only once the previous one was
+written, and a client that goes away ends its stream (and frees its slot) at once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+import asyncio
+import json
+import logging
+from typing import Annotated, Any
 
 from litestar import Controller, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.params import HeaderParameter
-from litestar.response import Stream
+from litestar.response import Response
+from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
-from tableorder.events.hub import HEARTBEAT, Hub, StoreFull, Subscriber, sse_frame
+from tableorder import db
+from tableorder.events.hub import HEARTBEAT, Event, Hub, StreamsFull, Subscriber, sse_frame
 from tableorder.kit import MAX_BIGINT
 from tableorder.problems import AUTH_PROBLEMS, ProblemError, problem_spec
 from tableorder.security import Principal, admin_principal, table_principal
 
+log = logging.getLogger("tableorder.events")
+
 LastEventId = Annotated[
     int | None,
     HeaderParameter(name="Last-Event-ID", ge=0, le=MAX_BIGINT, required=False,
-              description="The last event position received; the stream resumes right after it."),
+                    description="The last event position received; the stream resumes right after it."),
 ]
 
 # Declared on the handlers too, so the OpenAPI document gives the 200 response this media type.
 EVENT_STREAM = "text/event-stream"
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-STREAM_PROBLEMS = {**AUTH_PROBLEMS, 429: problem_spec("Too many streams for this store on this replica")}
-RESYNC = sse_frame("resync", '{"reason": "events after Last-Event-ID are no longer kept; reload over REST"}')
+STREAM_PROBLEMS = {**AUTH_PROBLEMS,
+                   429: problem_spec("Too many streams for this store (staff) or this table on this replica")}
+# What a resume reads at once (events, payload bytes): a page is written before the next is read.
+PAGE_EVENTS = 64
+PAGE_BYTES = 32_768
 
 
-async def frames(hub: Hub, subscriber: Subscriber, resume: bool) -> AsyncIterator[bytes]:
-    try:
-        yield b"retry: 2000\n\n"
-        if resume:
-            backlog = await hub.backlog(subscriber)
-            if backlog is None:
-                yield RESYNC
-                return
-            for event in backlog:
-                if event.position > subscriber.last_sent:
-                    subscriber.last_sent = event.position
-                    yield event.frame
+class Stalled(Exception):
+    """The client did not take a write within the write timeout."""
+
+
+class EventStreamResponse(Response[bytes]):
+    def __init__(self, hub: Hub, subscriber: Subscriber, resume: bool, write_timeout: float) -> None:
+        super().__init__(content=b"", media_type=EVENT_STREAM, headers=STREAM_HEADERS)
+        self._hub = hub
+        self._subscriber = subscriber
+        self._resume = resume
+        self._write_timeout = write_timeout
+
+    def to_asgi_response(self, app: Any, request: Any, **kwargs: Any) -> Any:
+        return self._serve
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        writer = asyncio.create_task(self._write(send), name="sse-writer")
+        watcher = asyncio.create_task(_until_disconnected(receive), name="sse-disconnect")
+        try:
+            await asyncio.wait({writer, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            writer.cancel()
+            watcher.cancel()
+            outcome, _ = await asyncio.gather(writer, watcher, return_exceptions=True)
+            self._hub.unsubscribe(self._subscriber)
+        if isinstance(outcome, Exception):
+            log.error("event stream of store %s failed: %r", self._subscriber.store_id, outcome)
+
+    async def _send(self, send: Send, chunk: bytes, more: bool = True) -> None:
+        message: HTTPResponseBodyEvent = {"type": "http.response.body", "body": chunk, "more_body": more}
+        try:
+            async with asyncio.timeout(self._write_timeout):
+                await send(message)
+        except TimeoutError as exc:
+            raise Stalled from exc
+
+    async def _write(self, send: Send) -> None:
+        subscriber = self._subscriber
+        start: HTTPResponseStartEvent = {
+            "type": "http.response.start", "status": 200,
+            "headers": [(b"content-type", b"text/event-stream; charset=utf-8"),
+                        (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]}
+        try:
+            await send(start)
+            await self._send(send, b"retry: 2000\n\n")
+            if self._resume:
+                await self._catch_up(send)
+            await self._live(send)
+            await self._send(send, b"", more=False)
+        except Stalled:
+            # The response stays incomplete, so the server closes the connection.
+            log.info("dropped an event stream of store %s: the client took no data for %.0f s",
+                     subscriber.store_id, self._write_timeout)
+        except db.UNAVAILABLE as exc:
+            log.warning("event stream of store %s ended, the database is unavailable: %r", subscriber.store_id, exc)
+
+    async def _catch_up(self, send: Send) -> None:
+        """The backlog after Last-Event-ID, a page at a time, then hand over to the live queue.
+
+        While catching up the feed does not queue events for this client. After the first short
+        page the client switches to the queue and reads once more: whatever the feed skipped before
+        the switch was committed before that read, and whatever it queues after it is there too
+        (duplicates are dropped by position)."""
+        subscriber = self._subscriber
+        resync = await self._hub.resume_point(subscriber)
+        if resync is not None:
+            # The client reloads over REST and goes on from the store's current position.
+            subscriber.last_sent = resync.position
+            await self._send(send, sse_frame("resync", json.dumps({"reason": resync.reason}), resync.position))
+            return
+        subscriber.catching_up = True
+        try:
+            while not subscriber.dropped:
+                events, complete = await self._hub.page(subscriber, PAGE_EVENTS, PAGE_BYTES)
+                if events:
+                    await self._send(send, b"".join(event.frame for event in events))
+                    subscriber.last_sent = events[-1].position
+                if complete:
+                    if not subscriber.catching_up:
+                        return
+                    subscriber.catching_up = False
+        finally:
+            subscriber.catching_up = False
+
+    async def _live(self, send: Send) -> None:
+        subscriber = self._subscriber
         queue = subscriber.queue
         while True:
             # Everything already queued goes out in one write: under load, fewer and larger chunks.
-            items = [await queue.get()]
+            items: list[Event | None] = [subscriber.take(await queue.get())]
             while not queue.empty():
-                items.append(queue.get_nowait())
+                items.append(subscriber.take(queue.get_nowait()))
             chunk: list[bytes] = []
             for item in items:
-                if item is None:  # cut off (too slow) or the replica is shutting down
+                if item is None:  # cut off (too slow), credentials revoked, or the replica is stopping
                     if chunk:
-                        yield b"".join(chunk)
+                        await self._send(send, b"".join(chunk))
                     return
                 if item is HEARTBEAT:
                     chunk.append(item.frame)
                 elif item.position > subscriber.last_sent:
                     subscriber.last_sent = item.position
                     chunk.append(item.frame)
-            yield b"".join(chunk)
-    finally:
-        hub.unsubscribe(subscriber)
+            if chunk:
+                await self._send(send, b"".join(chunk))
 
 
-async def open_stream(state: State, store_id: int, table_id: int | None, last_event_id: int | None) -> Stream:
+async def _until_disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def open_stream(state: State, principal: Principal, table_id: int | None,
+                      last_event_id: int | None) -> EventStreamResponse:
     hub: Hub = state.hub
     try:
-        subscriber = await hub.subscribe(store_id, table_id, last_event_id)
-    except StoreFull as exc:
-        raise ProblemError(429, "This store has too many open event streams on this server.",
-                           slug="too-many-streams", headers={"Retry-After": "5"}) from exc
-    return Stream(frames(hub, subscriber, last_event_id is not None),
-                  media_type=EVENT_STREAM, headers=STREAM_HEADERS)
+        subscriber = await hub.subscribe(principal.store_id, table_id, last_event_id, principal)
+    except StreamsFull as exc:
+        detail = ("This table already has the most event streams allowed; close another one first."
+                  if exc.scope == "table" else "This store has too many open event streams on this server.")
+        raise ProblemError(429, detail, slug="too-many-streams", headers={"Retry-After": "5"}) from exc
+    return EventStreamResponse(hub, subscriber, last_event_id is not None, state.settings.sse_write_timeout)
 
 
 class AdminStreamController(Controller):
@@ -83,8 +178,8 @@ class AdminStreamController(Controller):
     @get(operation_id="StreamStoreEvents", responses=STREAM_PROBLEMS, media_type=EVENT_STREAM,
          summary="Live feed (SSE) of the store: order.created/updated/cancelled, table.session_closed, "
                  "menu.updated; `id` is the store's event position")
-    async def stream(self, state: State, principal: Principal, last_event_id: LastEventId = None) -> Stream:
-        return await open_stream(state, principal.store_id, None, last_event_id)
+    async def stream(self, state: State, principal: Principal, last_event_id: LastEventId = None) -> Response[bytes]:
+        return await open_stream(state, principal, None, last_event_id)
 
 
 class GuestStreamController(Controller):
@@ -94,6 +189,6 @@ class GuestStreamController(Controller):
     security = [{"TableToken": []}]
 
     @get(operation_id="StreamTableEvents", responses=STREAM_PROBLEMS, media_type=EVENT_STREAM,
-         summary="Live feed (SSE) of this table's own orders")
-    async def stream(self, state: State, principal: Principal, last_event_id: LastEventId = None) -> Stream:
-        return await open_stream(state, principal.store_id, principal.subject_id, last_event_id)
+         summary="Live feed (SSE) of this table's own orders since its current session began")
+    async def stream(self, state: State, principal: Principal, last_event_id: LastEventId = None) -> Response[bytes]:
+        return await open_stream(state, principal, principal.subject_id, last_event_id)
