@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import re
 from collections.abc import AsyncIterator
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
@@ -80,6 +82,80 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient, stores: Stores, 
     assert_problem(await client.patch(f"/admin/menu-items/{store.item_ids()[0]}", content=body,
                                       headers={**store.admin, **JSON}), 400)
     assert await counts(pool, store) == before
+
+
+# Bodies the JSON decoder gives up on other than by a syntax error; each 400 says what is wrong.
+UNDECODABLE = [
+    pytest.param(b"[" * 20_000, "nested too deeply", id="20000-open-brackets"),
+    pytest.param(b'{"items":' * 7_000, "nested too deeply", id="7000-nested-objects"),
+    pytest.param(b"[" * 5_000 + b"]" * 5_000, "nested too deeply", id="5000-deep-well-formed"),
+    pytest.param(b'{"items": [' + b'{"a": [' * 600 + b"]}" * 600 + b"]}", "nested too deeply",
+                 id="deep-inside-a-field"),
+    pytest.param(b'{"store_code": "\xff\xfe", "username": "admin", "password": "x", "name": "\xff"}',
+                 "not valid UTF-8", id="invalid-utf8-in-a-string"),
+    pytest.param(b'{"name": "\xc0\xaf", "note": "\xc0\xaf"}', "not valid UTF-8", id="overlong-utf8"),
+    pytest.param(b'{"name": "\xed\xa0\x80", "note": "\xed\xa0\x80"}', "not valid UTF-8",
+                 id="utf8-encoded-surrogate"),
+    pytest.param(b'{"name": "\\ud800", "note": "\\udfff", "store_code": "\\ud800"}', "not valid JSON",
+                 id="escaped-lone-surrogate"),
+    pytest.param(b'{"name": "x", "price": 1' + b"0" * 5_000 + b"}", "not valid JSON", id="5000-digit-number"),
+]
+
+
+async def body_operations(server: ServerProcess, store: Store) -> list[tuple[str, str, dict[str, str]]]:
+    """Every operation of the API that takes a request body, with real ids in its path and the
+    credentials it wants; read from the OpenAPI document, so new routes are covered too."""
+    async with httpx.AsyncClient(base_url=server.url) as root:
+        schema = (await root.get("/schema/openapi.json")).json()
+    ids = {"table_id": store.tables[1].id, "category_id": store.category_id, "item_id": store.item_ids()[0]}
+    operations = []
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "requestBody" not in operation:
+                continue
+            path = path.removeprefix("/api/v1")
+            for name, value in ids.items():
+                path = path.replace("{" + name + "}", str(value))
+            path = re.sub(r"\{\w+\}", "1", path)
+            headers = ({} if path.startswith("/auth/") else
+                       store.admin if path.startswith("/admin/") else store.tables[1].headers)
+            operations.append((method.upper(), path, headers))
+    assert len(operations) >= 10, operations
+    return operations
+
+
+@pytest.mark.parametrize(("body", "reason"), UNDECODABLE)
+async def test_undecodable_bodies_are_400_on_every_route(client: httpx.AsyncClient, anon: httpx.AsyncClient,
+                                                         server: ServerProcess, stores: Stores,
+                                                         pool: asyncpg.Pool, body: bytes, reason: str) -> None:
+    store = await stores.create()
+    before = await counts(pool, store)
+    for method, path, headers in await body_operations(server, store):
+        response = await client.request(method, path, content=body, headers={**headers, **JSON})
+        problem = assert_problem(response, 400)
+        assert reason in problem["detail"], (method, path, problem)
+        # before authentication too
+        assert_problem(await anon.request(method, path, content=body, headers=JSON))
+    assert await counts(pool, store) == before
+
+
+async def test_undecodable_bodies_are_logged_as_one_short_line(database_url: str) -> None:
+    server = ServerProcess(database_url, env={"LOG_LEVEL": "INFO"}, capture_output=True)
+    await asyncio.to_thread(server.start)
+    try:
+        async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=30) as http:
+            for body in (b"[" * 20_000, b'{"store_code": "\xff"}'):
+                response = await http.post("/auth/table/login", content=body, headers=JSON)
+                assert_problem(response, 400)
+    finally:
+        await asyncio.to_thread(server.stop)
+    output = server.output()
+    assert "Traceback" not in output and 'File "' not in output, output[-3000:]
+    # one line per request says why (besides the access log's line, when it is on)
+    lines = [line for line in output.splitlines() if "/auth/table/login" in line and "uvicorn.access" not in line]
+    assert len(lines) == 2, output[-3000:]
+    assert "nested too deeply" in lines[0] and "not valid UTF-8" in lines[1], lines
+    assert all(len(line) < 300 for line in lines), lines
 
 
 async def test_valid_json_of_the_wrong_shape_is_422(client: httpx.AsyncClient, stores: Stores,

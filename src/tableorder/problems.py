@@ -9,7 +9,8 @@ from typing import Any
 import asyncpg
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import Empty
 from litestar.utils.scope.state import ScopeState
@@ -51,6 +52,27 @@ class ProblemError(HTTPException):
         super().__init__(detail=detail, status_code=status, headers=headers)
         self.slug = slug
         self.errors = errors
+
+
+class APIRequest(Request[Any, Any, State]):
+    """The request class of the app: a JSON body the decoder gives up on is the client's error, a
+    400 problem naming what is wrong, and one short log line; whatever route it was sent to, and
+    before authentication (Litestar decodes the body first). Litestar expects only msgspec's
+    DecodeError here; msgspec also raises RecursionError for nesting deeper than the interpreter's
+    stack (`[` x 1,000) and UnicodeDecodeError for invalid UTF-8 inside a string, which were 500s
+    with a traceback."""
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except RecursionError:
+            reason = "nested too deeply"
+        except UnicodeDecodeError:
+            reason = "not valid UTF-8"
+        except SerializationException as exc:
+            reason = "not valid JSON: " + str(exc).removeprefix("JSON is malformed: ")
+        log.info("rejected the body of %s %s: %s", self.method, self.url.path, reason)
+        raise ProblemError(400, f"The request body is {reason}.", slug="malformed-json")
 
 
 def not_found(what: str) -> ProblemError:
