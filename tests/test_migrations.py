@@ -31,6 +31,7 @@ EXPECTED_TABLES = {
     "login_attempts",
     "idempotency_keys",
     "events",
+    "revoked_tokens",
 }
 EXPECTED_FUNCTIONS = {
     "order_json",
@@ -42,6 +43,8 @@ EXPECTED_FUNCTIONS = {
     "table_sessions_record_event",
     "menu_record_event",
     "place_order",
+    "credentials_bump_version",
+    "credentials_notify",
 }
 
 

@@ -14,9 +14,9 @@ import pytest
 
 from tableorder.settings import DEVELOPMENT_JWT_SECRET
 from tests.conftest import ServerProcess
-from tests.test_cli import tableorder
 from tests.helpers import ADMIN_PASSWORD, Stores, bearer
 from tests.sse import EventStream
+from tests.test_cli import tableorder
 
 
 @pytest.fixture(scope="module")

@@ -62,11 +62,18 @@ CREATE TRIGGER admins_bump_version BEFORE UPDATE OF password_hash ON admins
 CREATE TRIGGER tables_bump_version BEFORE UPDATE OF password_hash ON tables
     FOR EACH ROW WHEN (OLD.password_hash IS DISTINCT FROM NEW.password_hash)
     EXECUTE FUNCTION credentials_bump_version();
-CREATE TRIGGER admins_credentials_changed AFTER UPDATE OR DELETE ON admins
+-- (Not `UPDATE OF credential_version`: that fires only when the statement itself sets the column,
+-- and the version is bumped by the BEFORE trigger above.)
+CREATE TRIGGER admins_credentials_updated AFTER UPDATE ON admins FOR EACH ROW
+    WHEN (OLD.credential_version IS DISTINCT FROM NEW.credential_version
+          OR OLD.kept_token IS DISTINCT FROM NEW.kept_token)
+    EXECUTE FUNCTION credentials_notify();
+CREATE TRIGGER admins_credentials_deleted AFTER DELETE ON admins
     FOR EACH ROW EXECUTE FUNCTION credentials_notify();
-CREATE TRIGGER tables_credentials_changed AFTER DELETE ON tables
-    FOR EACH ROW EXECUTE FUNCTION credentials_notify();
-CREATE TRIGGER tables_credentials_updated AFTER UPDATE OF credential_version ON tables
+CREATE TRIGGER tables_credentials_updated AFTER UPDATE ON tables FOR EACH ROW
+    WHEN (OLD.credential_version IS DISTINCT FROM NEW.credential_version)
+    EXECUTE FUNCTION credentials_notify();
+CREATE TRIGGER tables_credentials_deleted AFTER DELETE ON tables
     FOR EACH ROW EXECUTE FUNCTION credentials_notify();
 CREATE TRIGGER revoked_tokens_notify AFTER INSERT ON revoked_tokens
     FOR EACH ROW EXECUTE FUNCTION credentials_notify();
@@ -74,9 +81,10 @@ CREATE TRIGGER revoked_tokens_notify AFTER INSERT ON revoked_tokens
 
 DOWNGRADE = """
 DROP TRIGGER revoked_tokens_notify ON revoked_tokens;
+DROP TRIGGER tables_credentials_deleted ON tables;
 DROP TRIGGER tables_credentials_updated ON tables;
-DROP TRIGGER tables_credentials_changed ON tables;
-DROP TRIGGER admins_credentials_changed ON admins;
+DROP TRIGGER admins_credentials_deleted ON admins;
+DROP TRIGGER admins_credentials_updated ON admins;
 DROP TRIGGER tables_bump_version ON tables;
 DROP TRIGGER admins_bump_version ON admins;
 DROP FUNCTION credentials_notify(), credentials_bump_version();

@@ -14,7 +14,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Server, Tag
 
 from tableorder import db
-from tableorder.auth.controller import AuthController
+from tableorder.auth.controller import AdminPasswordController, AuthController, LogoutController
 from tableorder.docs_page import DocsPagePlugin
 from tableorder.events.housekeeping import prune_forever
 from tableorder.events.hub import Hub
@@ -27,7 +27,7 @@ from tableorder.menu.cache import MenuCache
 from tableorder.menu.controller import AdminCategoryController, AdminMenuItemController, GuestMenuController
 from tableorder.orders.controller import AdminOrderController, GuestOrderController
 from tableorder.problems import EXCEPTION_HANDLERS, APIRequest
-from tableorder.security import ADMIN_COOKIE, TokenService
+from tableorder.security import ADMIN_COOKIE, Credentials, TokenService
 from tableorder.settings import Settings
 from tableorder.tables.controller import AdminTableController
 
@@ -92,7 +92,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                   max_queued_bytes=settings.sse_max_queued_bytes)
         hub.start()
         menu_cache = app.state.menu_cache = MenuCache()
-        listener = app.state.listener = Listener(url, hub, menu_cache)
+        credentials = app.state.credentials = Credentials(pool)
+        # A token that stops holding ends its open streams too.
+        credentials.on_change = lambda store_id: hub.revalidate(store_id, credentials.still_valid)
+        listener = app.state.listener = Listener(
+            url, hub, {"menu.updated": menu_cache, "credentials.changed": credentials})
         listener.start()
         end_streams_on_shutdown_signal(hub)
         housekeeping = asyncio.create_task(prune_forever(pool, settings), name="housekeeping")
@@ -115,7 +119,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     api = Router(
         path="/api/v1",
         route_handlers=[
-            AuthController, GuestMenuController, GuestOrderController, GuestStreamController,
+            AuthController, LogoutController, AdminPasswordController,
+            GuestMenuController, GuestOrderController, GuestStreamController,
             AdminOrderController, AdminStreamController,
             AdminTableController, AdminCategoryController, AdminMenuItemController,
         ],

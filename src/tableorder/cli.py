@@ -109,6 +109,25 @@ def cmd_create_table(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_set_admin_password(settings: Settings, args: argparse.Namespace) -> int:
+    password_hash = hash_password_sync(args.password)
+
+    async def work(conn: asyncpg.Connection) -> str | None:
+        store_id = await stores.store_id_by_code(conn, args.store)
+        if store_id is None:
+            return f"no store with code '{args.store}'"
+        if not await stores.set_admin_password(conn, store_id, args.username, password_hash):
+            return f"no admin '{args.username}' in store {args.store}"
+        return None
+
+    error = run_with_connection(database_url(settings), work)
+    if error is not None:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"set the password of admin {args.username} in store {args.store}; their earlier tokens no longer work")
+    return 0
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -127,7 +146,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     print(f"serving on http://{args.host}:{args.port} ({mode}); API docs at /schema", flush=True)
     uvicorn.run("tableorder.app:create_app", factory=True, host=args.host, port=args.port, workers=workers,
                 reload=reload, reload_dirs=[str(Path(__file__).parent)] if reload else None,
-                proxy_headers=True, forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+                proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips,
                 log_config=None, timeout_graceful_shutdown=5)
     return 0
 
@@ -159,6 +178,13 @@ def parser() -> argparse.ArgumentParser:
     table.add_argument("--number", type=int, required=True)
     table.add_argument("--password", required=True)
     table.set_defaults(handler=cmd_create_table)
+
+    password = sub.add_parser("set-admin-password",
+                              help="set an admin's password (every token the admin holds ends)")
+    password.add_argument("--store", required=True, help="store code")
+    password.add_argument("--username", required=True)
+    password.add_argument("--password", required=True)
+    password.set_defaults(handler=cmd_set_admin_password)
 
     sub.add_parser("demo", help="create the demo store and print its credentials (development)").set_defaults(
         handler=cmd_demo)

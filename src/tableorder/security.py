@@ -7,9 +7,12 @@ import ctypes
 import ctypes.util
 import sys
 import time
+import uuid
+from collections.abc import Callable
 from typing import Any, Literal
 
 import anyio.to_thread
+import asyncpg
 import jwt
 import msgspec
 from argon2 import PasswordHasher
@@ -56,6 +59,8 @@ class Principal(msgspec.Struct, frozen=True):
     store_id: int
     subject_id: int  # the admin's or the table's id
     expires_at: float
+    version: int  # the subject's credential version when the token was issued
+    token_id: str  # the token's own id (jti), for logout
 
 
 class TokenClaims(msgspec.Struct, frozen=True):
@@ -64,6 +69,8 @@ class TokenClaims(msgspec.Struct, frozen=True):
     store_id: int
     exp: float
     iat: float
+    ver: int
+    jti: str
 
 
 def hash_password_sync(password: str) -> str:
@@ -94,10 +101,10 @@ class TokenService:
         self._cache: dict[str, Principal] = {}
         self._cache_size = cache_size
 
-    def issue(self, kind: Literal["admin", "table"], store_id: int, subject_id: int) -> str:
+    def issue(self, kind: Literal["admin", "table"], store_id: int, subject_id: int, version: int) -> str:
         now = int(time.time())
         claims = {"sub": str(subject_id), "kind": kind, "store_id": store_id, "iat": now,
-                  "exp": now + self.lifetime_seconds}
+                  "exp": now + self.lifetime_seconds, "ver": version, "jti": str(uuid.uuid4())}
         return jwt.encode(claims, self._key, algorithm=self._algorithm)
 
     def verify(self, token: str) -> Principal:
@@ -107,16 +114,83 @@ class TokenService:
             return principal
         try:
             raw = jwt.decode(token, self._key, algorithms=[self._algorithm],
-                             options={"require": ["exp", "iat", "sub"]})
+                             options={"require": ["exp", "iat", "sub", "jti"]})
             claims = msgspec.convert(raw, TokenClaims)
             principal = Principal(kind=claims.kind, store_id=claims.store_id, subject_id=int(claims.sub),
-                                  expires_at=claims.exp)
+                                  expires_at=claims.exp, version=claims.ver, token_id=str(uuid.UUID(claims.jti)))
         except (jwt.PyJWTError, msgspec.ValidationError, ValueError) as exc:
             raise unauthorized("The access token is invalid or has expired.") from exc
         if len(self._cache) >= self._cache_size:
             self._cache.clear()
         self._cache[token] = principal
         return principal
+
+
+# Whether a verified token still holds: its subject exists in its store, the subject's credentials
+# are the ones it was issued under (or, for an admin, it is the token that changed them), and it
+# was not logged out. NULL when the subject is gone.
+_TOKEN_HOLDS = """
+SELECT CASE WHEN $1::text = 'admin'
+            THEN (SELECT a.credential_version = $4 OR a.kept_token IS NOT DISTINCT FROM $5::uuid
+                    FROM admins a WHERE a.id = $2 AND a.store_id = $3)
+            ELSE (SELECT t.credential_version = $4 FROM tables t WHERE t.id = $2 AND t.store_id = $3) END
+       AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $5::uuid)
+"""
+
+
+class Credentials:
+    """Per-request token checks against the database, answered from memory.
+
+    Each worker remembers, per store, which tokens hold. Whatever changes an answer (a password
+    change, a deleted table or admin, a logout) NOTIFYs `credentials.changed` for its store (the
+    triggers of migration 0003), and every replica's listener forgets that store's answers. While
+    the listener is down nothing is remembered (a missed notification cannot leave a dead token
+    alive), and a reconnect forgets everything. A generation per store keeps a check that raced a
+    change from storing the older answer.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, max_entries: int = 100_000) -> None:
+        self._pool = pool
+        self._max_entries = max_entries
+        self._answers: dict[int, dict[str, bool]] = {}
+        self._size = 0
+        self._generations: dict[int, int] = {}
+        self._epoch = 0
+        self.enabled = False  # only while the listener is connected
+        self.on_change: Callable[[int], None] | None = None  # e.g. re-check the store's open streams
+
+    async def holds(self, principal: Principal) -> bool:
+        answers = self._answers.get(principal.store_id)
+        if answers is not None:
+            known = answers.get(principal.token_id)
+            if known is not None:
+                return known
+        generation, epoch = self._generations.get(principal.store_id, 0), self._epoch
+        holds = bool(await self._pool.fetchval(
+            _TOKEN_HOLDS, principal.kind, principal.subject_id, principal.store_id, principal.version,
+            principal.token_id))
+        if self.enabled and generation == self._generations.get(principal.store_id, 0) and epoch == self._epoch:
+            if self._size >= self._max_entries:
+                self._answers.clear()
+                self._size = 0
+            self._answers.setdefault(principal.store_id, {})[principal.token_id] = holds
+            self._size += 1
+        return holds
+
+    async def still_valid(self, principal: object) -> bool:
+        return isinstance(principal, Principal) and await self.holds(principal)
+
+    def invalidate(self, store_id: int) -> None:
+        self._generations[store_id] = self._generations.get(store_id, 0) + 1
+        self._size -= len(self._answers.pop(store_id, {}))
+        if self.on_change is not None:
+            self.on_change(store_id)
+
+    def clear(self) -> None:
+        self._epoch += 1
+        self._answers.clear()
+        self._generations.clear()
+        self._size = 0
 
 
 def unauthorized(detail: str) -> ProblemError:
@@ -138,22 +212,28 @@ def _bearer_token(request: Request[Any, Any, State], allow_cookie: bool) -> str:
     raise unauthorized("An access token is required.")
 
 
-def _principal(request: Request[Any, Any, State], kind: str, allow_cookie: bool) -> Principal:
-    tokens: TokenService = request.app.state.tokens
+async def _principal(request: Request[Any, Any, State], kind: str | None, allow_cookie: bool) -> Principal:
+    state = request.app.state
+    tokens: TokenService = state.tokens
     principal = tokens.verify(_bearer_token(request, allow_cookie))
-    if principal.kind != kind:
+    if kind is not None and principal.kind != kind:
         raise ProblemError(403, f"This operation needs a {kind} token.", slug="forbidden")
+    credentials: Credentials = state.credentials
+    if not await credentials.holds(principal):
+        raise unauthorized("The access token is no longer valid: it was logged out, or its password changed "
+                           "or its account was removed. Log in again.")
     return principal
 
 
 async def admin_principal(request: Request[Any, Any, State]) -> Principal:
-    return _principal(request, "admin", allow_cookie=True)
-
-
-def table_principal_of(request: Request[Any, Any, State]) -> Principal:
-    """The table behind a request, for handlers that skip dependency injection on a hot path."""
-    return _principal(request, "table", allow_cookie=False)
+    return await _principal(request, "admin", allow_cookie=True)
 
 
 async def table_principal(request: Request[Any, Any, State]) -> Principal:
-    return table_principal_of(request)
+    """The table behind a request (also called directly by handlers that skip dependency injection)."""
+    return await _principal(request, "table", allow_cookie=False)
+
+
+async def any_principal(request: Request[Any, Any, State]) -> Principal:
+    """Staff or a table: for what either may do to its own token (logout)."""
+    return await _principal(request, None, allow_cookie=False)

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-from litestar import Controller, Response, post
+import ipaddress
+from typing import Any
+
+from litestar import Controller, Request, Response, post, put
 from litestar.datastructures import Cookie, State
+from litestar.di import Provide
 
 from tableorder.auth import queries
-from tableorder.auth.schemas import AdminLogin, AdminToken, StoreOut, TableLogin, TableRef, TableToken
-from tableorder.problems import COMMON_PROBLEMS, ProblemError, problem_spec
-from tableorder.security import ADMIN_COOKIE, TokenService, verify_password
+from tableorder.auth.schemas import (
+    AdminLogin,
+    AdminToken,
+    PasswordChange,
+    StoreOut,
+    TableLogin,
+    TableRef,
+    TableToken,
+)
+from tableorder.problems import AUTH_PROBLEMS, COMMON_PROBLEMS, FieldError, ProblemError, problem_spec
+from tableorder.security import (
+    ADMIN_COOKIE,
+    Principal,
+    TokenService,
+    admin_principal,
+    any_principal,
+    hash_password,
+    verify_password,
+)
 from tableorder.settings import Settings
 
 INVALID_CREDENTIALS = "The store code, name or password is not correct."
@@ -20,16 +40,31 @@ LOGIN_PROBLEMS = {
 }
 
 
-async def _check_credentials(state: State, key: str, password_hash: str | None, password: str) -> None:
-    settings: Settings = state.settings
-    retry_after = await queries.begin_attempt(state.pool, key, settings.login_max_failures,
-                                              settings.login_window_seconds, settings.login_lockout_seconds)
-    if retry_after is not None:
-        raise ProblemError(429, f"Too many failed attempts; try again in {retry_after} seconds.",
-                           slug="too-many-attempts", headers={"Retry-After": str(retry_after)})
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """Whom a login attempt is counted against: the peer, or the client a trusted proxy names
+    (uvicorn rewrites request.client from X-Forwarded-For only for peers in FORWARDED_ALLOW_IPS).
+    An IPv6 client counts as its /64, which one host or home holds whole."""
+    try:
+        address = ipaddress.ip_address(request.client.host if request.client else "")
+    except ValueError:
+        return "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
+    return str(address)
+
+
+async def _check_credentials(state: State, attempt: queries.Attempt, password_hash: str | None,
+                             password: str) -> None:
+    """Counted before the password is checked, so concurrent guesses cannot slip past the limits."""
+    verdict = await queries.begin_attempt(state.pool, attempt, state.settings)
+    if verdict.retry_after is not None:
+        raise ProblemError(429, f"Too many failed attempts; try again in {verdict.retry_after} seconds.",
+                           slug="too-many-attempts", headers={"Retry-After": str(verdict.retry_after)})
     if not await verify_password(password_hash, password):
         raise ProblemError(401, INVALID_CREDENTIALS, slug="invalid-credentials")
-    await queries.clear_attempts(state.pool, key)
+    await queries.login_succeeded(state.pool, attempt, verdict)
 
 
 class AuthController(Controller):
@@ -38,12 +73,14 @@ class AuthController(Controller):
 
     @post("/admin/login", operation_id="LoginAdmin", status_code=200, responses=LOGIN_PROBLEMS,
           summary="Staff login: a bearer token and an HttpOnly cookie for the live order board")
-    async def login_admin(self, state: State, data: AdminLogin) -> Response[AdminToken]:
+    async def login_admin(self, state: State, request: Request[Any, Any, Any],
+                          data: AdminLogin) -> Response[AdminToken]:
         row = await queries.find_admin(state.pool, data.store_code, data.username)
-        await _check_credentials(state, f"admin:{data.store_code}:{data.username}",
-                                 row["password_hash"] if row["subject_id"] else None, data.password)
+        attempt = queries.Attempt("admin", data.store_code, data.username, client_address(request))
+        await _check_credentials(state, attempt, row["password_hash"] if row["subject_id"] else None,
+                                 data.password)
         tokens: TokenService = state.tokens
-        token = tokens.issue("admin", row["store_id"], row["subject_id"])
+        token = tokens.issue("admin", row["store_id"], row["subject_id"], row["credential_version"])
         settings: Settings = state.settings
         cookie = Cookie(key=ADMIN_COOKIE, value=token, path="/api/v1/admin", httponly=True, samesite="strict",
                         secure=not settings.debug, max_age=tokens.lifetime_seconds)
@@ -53,17 +90,56 @@ class AuthController(Controller):
 
     @post("/table/login", operation_id="LoginTable", status_code=200, responses=LOGIN_PROBLEMS,
           summary="Tablet login for one table")
-    async def login_table(self, state: State, data: TableLogin) -> TableToken:
+    async def login_table(self, state: State, request: Request[Any, Any, Any],
+                          data: TableLogin) -> TableToken:
         row = await queries.find_table(state.pool, data.store_code, data.table_number)
-        await _check_credentials(state, f"table:{data.store_code}:{data.table_number}",
-                                 row["password_hash"] if row["subject_id"] else None, data.password)
+        attempt = queries.Attempt("table", data.store_code, str(data.table_number), client_address(request))
+        await _check_credentials(state, attempt, row["password_hash"] if row["subject_id"] else None,
+                                 data.password)
         tokens: TokenService = state.tokens
         return TableToken(
-            access_token=tokens.issue("table", row["store_id"], row["subject_id"]),
+            access_token=tokens.issue("table", row["store_id"], row["subject_id"], row["credential_version"]),
             expires_in=tokens.lifetime_seconds,
             store=StoreOut(id=row["store_id"], code=row["code"], name=row["name"]),
             table=TableRef(id=row["subject_id"], number=row["number"]),
         )
 
 
-__all__ = ["AuthController"]
+def clear_admin_cookie(settings: Settings) -> Cookie:
+    return Cookie(key=ADMIN_COOKIE, value="", path="/api/v1/admin", httponly=True, samesite="strict",
+                  secure=not settings.debug, max_age=0)
+
+
+class LogoutController(Controller):
+    path = "/auth/logout"
+    tags = ["Auth"]
+    dependencies = {"principal": Provide(any_principal)}
+    security = [{"AdminToken": []}, {"TableToken": []}]
+
+    @post(operation_id="Logout", status_code=204, responses=AUTH_PROBLEMS,
+          summary="End the presented token (staff or tablet) on every replica; clears the staff cookie")
+    async def logout(self, state: State, principal: Principal) -> Response[None]:
+        await queries.revoke_token(state.pool, principal.store_id, principal.token_id, principal.expires_at)
+        return Response(None, status_code=204, cookies=[clear_admin_cookie(state.settings)])
+
+
+class AdminPasswordController(Controller):
+    path = "/admin/password"
+    tags = ["Auth"]
+    dependencies = {"principal": Provide(admin_principal)}
+    security = [{"AdminToken": []}]
+
+    @put(operation_id="ChangeAdminPassword", status_code=204,
+         summary="Change your own password; every other token of yours ends, the one you sent goes on",
+         responses={**AUTH_PROBLEMS, 422: problem_spec("Invalid fields, or the current password is not correct")})
+    async def change_password(self, state: State, principal: Principal, data: PasswordChange) -> None:
+        current_hash = await queries.admin_password_hash(state.pool, principal.store_id, principal.subject_id)
+        if not await verify_password(current_hash, data.current_password):
+            raise ProblemError(422, "The current password is not correct.", slug="validation-error",
+                               errors=[FieldError(field="current_password", message="is not correct")])
+        new_hash = await hash_password(data.new_password)
+        await queries.change_admin_password(state.pool, principal.store_id, principal.subject_id, new_hash,
+                                            principal.token_id)
+
+
+__all__ = ["AdminPasswordController", "AuthController", "LogoutController"]

@@ -2,48 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Literal, NamedTuple
+
 import asyncpg
 
-# One round trip: the store, the account (if any) and the remaining lockout of the throttle key.
+from tableorder.settings import Settings
+
+# One round trip: the store and the account (if any).
 _FIND_ADMIN = """
-SELECT s.id AS store_id, s.code, s.name, a.id AS subject_id, a.password_hash
+SELECT s.id AS store_id, s.code, s.name, a.id AS subject_id, a.password_hash, a.credential_version
   FROM (SELECT 1) AS one
   LEFT JOIN stores s ON s.code = $1
   LEFT JOIN admins a ON a.store_id = s.id AND a.username = $2
 """
 
 _FIND_TABLE = """
-SELECT s.id AS store_id, s.code, s.name, t.id AS subject_id, t.number, t.password_hash
+SELECT s.id AS store_id, s.code, s.name, t.id AS subject_id, t.number, t.password_hash, t.credential_version
   FROM (SELECT 1) AS one
   LEFT JOIN stores s ON s.code = $1
   LEFT JOIN tables t ON t.store_id = s.id AND t.number = $2
-"""
-
-# Counts an attempt *before* the password is checked, atomically, so concurrent guesses cannot slip
-# past the limit: attempts 1..N of a window are checked, the N-th locks the key, and while it is
-# locked every attempt is refused (failures grows past N). A successful login deletes the key.
-_BEGIN_ATTEMPT = """
-INSERT INTO login_attempts AS l (key, failures, window_started_at, locked_until)
-VALUES ($1, 1, now(), CASE WHEN $2 <= 1 THEN now() + make_interval(secs => $4) END)
-ON CONFLICT (key) DO UPDATE SET
-    failures = CASE
-        WHEN l.locked_until > now() THEN l.failures + 1
-        WHEN l.locked_until IS NOT NULL OR l.window_started_at < now() - make_interval(secs => $3) THEN 1
-        ELSE l.failures + 1 END,
-    window_started_at = CASE
-        WHEN l.locked_until > now() THEN l.window_started_at
-        WHEN l.locked_until IS NOT NULL OR l.window_started_at < now() - make_interval(secs => $3) THEN now()
-        ELSE l.window_started_at END,
-    locked_until = CASE
-        WHEN l.locked_until > now() THEN l.locked_until
-        WHEN l.locked_until IS NOT NULL OR l.window_started_at < now() - make_interval(secs => $3)
-            THEN CASE WHEN $2 <= 1 THEN now() + make_interval(secs => $4) END
-        WHEN l.failures + 1 >= $2 THEN now() + make_interval(secs => $4)
-        END
-RETURNING failures <= $2 AS allowed,
-          -- clock_timestamp(), not now(): a transaction that waited for the row behind a concurrent
-          -- attempt started earlier than the lock it sees, and would announce more than the lockout.
-          greatest(1, ceil(extract(epoch FROM locked_until - clock_timestamp())))::int AS retry_after
 """
 
 
@@ -55,12 +32,54 @@ async def find_table(conn: asyncpg.Pool, store_code: str, number: int) -> asyncp
     return await conn.fetchrow(_FIND_TABLE, store_code, number)
 
 
-async def begin_attempt(conn: asyncpg.Pool, key: str, max_failures: int, window_seconds: int,
-                        lockout_seconds: int) -> int | None:
-    """Count a login attempt; returns None when it may proceed, else the seconds until it may."""
-    row = await conn.fetchrow(_BEGIN_ATTEMPT, key, max_failures, float(window_seconds), float(lockout_seconds))
-    return None if row["allowed"] else int(row["retry_after"])
+class Attempt(NamedTuple):
+    """One login attempt: whose account, and from where (see auth.controller.client_address)."""
+
+    kind: Literal["admin", "table"]
+    store_code: str
+    account: str  # the username, or the table number
+    address: str
 
 
-async def clear_attempts(conn: asyncpg.Pool, key: str) -> None:
-    await conn.execute("DELETE FROM login_attempts WHERE key = $1", key)
+class Verdict(NamedTuple):
+    retry_after: int | None  # None: check the password; else refuse, and say when to try again
+    store_counted: bool  # counted against the store's ceiling (login_succeeded takes it back)
+
+
+async def begin_attempt(conn: asyncpg.Pool, attempt: Attempt, settings: Settings) -> Verdict:
+    """Count a login attempt before its password is checked (begin_login_attempt in migration 0004)."""
+    row = await conn.fetchrow(
+        "SELECT retry_after, store_counted FROM begin_login_attempt($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        *attempt, settings.login_max_failures, settings.login_backoff_seconds,
+        float(settings.login_lockout_seconds), float(settings.login_window_seconds),
+        settings.login_store_max_failures, settings.login_known_address_days * 86_400)
+    return Verdict(row["retry_after"], row["store_counted"])
+
+
+async def login_succeeded(conn: asyncpg.Pool, attempt: Attempt, verdict: Verdict) -> None:
+    await conn.execute("SELECT login_succeeded($1, $2, $3, $4, $5)", *attempt, verdict.store_counted)
+
+
+# -- tokens: logout and the admin's own password change ------------------------------------------------
+
+async def revoke_token(conn: asyncpg.Pool, store_id: int, token_id: str, expires_at: float) -> None:
+    """Lists a logged-out token until it would have expired anyway (the trigger tells the replicas)."""
+    await conn.execute(
+        "INSERT INTO revoked_tokens (jti, store_id, expires_at) VALUES ($1::uuid, $2, to_timestamp($3)) "
+        "ON CONFLICT (jti) DO NOTHING", token_id, store_id, expires_at)
+
+
+async def admin_password_hash(conn: asyncpg.Pool, store_id: int, admin_id: int) -> str | None:
+    password_hash: str | None = await conn.fetchval(
+        "SELECT password_hash FROM admins WHERE id = $1 AND store_id = $2", admin_id, store_id)
+    return password_hash
+
+
+async def change_admin_password(conn: asyncpg.Pool, store_id: int, admin_id: int, password_hash: str,
+                                kept_token: str | None) -> bool:
+    """A new password (the trigger bumps the credential version, ending every earlier token) and
+    the one token that survives it: the one that made the change, or none."""
+    done: str = await conn.execute(
+        "UPDATE admins SET password_hash = $3, kept_token = $4::uuid WHERE id = $1 AND store_id = $2",
+        admin_id, store_id, password_hash, kept_token)
+    return done != "UPDATE 0"

@@ -21,6 +21,12 @@ class TableLogin(msgspec.Struct, forbid_unknown_fields=True):
     password: Password
 
 
+class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
+    current_password: Password
+    new_password: Annotated[str, msgspec.Meta(min_length=8, max_length=128,
+                                              description="At least 8 characters")]
+
+
 class StoreOut(msgspec.Struct):
     id: Id
     code: str

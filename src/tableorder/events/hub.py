@@ -305,7 +305,7 @@ class Hub:
                     rows = await self._pool.fetch(FETCH_EVENTS, feed.store_id, feed.last_position, self._batch)
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - the feed must outlive any failure; it retries
+                except Exception as exc:
                     level = logging.WARNING if isinstance(exc, db.UNAVAILABLE) else logging.ERROR
                     log.log(level, "reading events of store %s failed: %r; retrying", feed.store_id, exc)
                     feed.dirty = True

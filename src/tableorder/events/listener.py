@@ -6,24 +6,37 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Mapping
+from typing import Protocol
 
 import asyncpg
 
 from tableorder.db import asyncpg_dsn
 from tableorder.events.hub import Hub
-from tableorder.menu.cache import MenuCache
 
 log = logging.getLogger("tableorder.events")
 
 CHANNEL = "tableorder_events"
 
 
+class StoreCache(Protocol):
+    """Something a replica remembers per store that a notification of some type makes stale."""
+
+    enabled: bool
+
+    def invalidate(self, store_id: int) -> None: ...
+
+    def clear(self) -> None: ...
+
+
 class Listener:
-    def __init__(self, url: str, hub: Hub, menu_cache: MenuCache, *, watchdog_interval: float = 5.0,
+    def __init__(self, url: str, hub: Hub, caches: Mapping[str, StoreCache], *, watchdog_interval: float = 5.0,
                  watchdog_timeout: float = 3.0, max_backoff: float = 5.0) -> None:
         self._url = url
         self._hub = hub
-        self._menu_cache = menu_cache
+        # Notification type -> the cache it invalidates. Caches are only enabled while connected:
+        # a notification missed meanwhile cannot leave a stale entry behind.
+        self._caches = caches
         self._watchdog_interval = watchdog_interval
         self._watchdog_timeout = watchdog_timeout
         self._max_backoff = max_backoff
@@ -45,10 +58,12 @@ class Listener:
         store, _, rest = payload.partition(":")
         position, _, event_type = rest.partition(":")
         try:
-            store_id = int(store)
-            if event_type == "menu.updated":
-                self._menu_cache.invalidate(store_id)
-            self._hub.notify(store_id, int(position))
+            store_id, position_ = int(store), int(position)
+            cache = self._caches.get(event_type)
+            if cache is not None:
+                cache.invalidate(store_id)
+            if position_ > 0:  # a position of 0: not an event of the store's feed
+                self._hub.notify(store_id, position_)
         except ValueError:
             log.warning("ignoring malformed notification %r", payload)
 
@@ -76,9 +91,10 @@ class Listener:
                 self.connected = True
                 self.connections_made += 1
                 backoff = 0.1
-                # Anything committed while we were not listening is read now, and menus are reloaded.
-                self._menu_cache.clear()
-                self._menu_cache.enabled = True
+                # Anything committed while we were not listening is read now, and caches start afresh.
+                for cache in self._caches.values():
+                    cache.clear()
+                    cache.enabled = True
                 self._hub.wake_all()
                 await self._watch(conn)
             except asyncio.CancelledError:
@@ -87,8 +103,9 @@ class Listener:
                 log.warning("event listener connection failed: %r; reconnecting in %.1fs", exc, backoff)
             finally:
                 self.connected = False
-                self._menu_cache.enabled = False
-                self._menu_cache.clear()
+                for cache in self._caches.values():
+                    cache.enabled = False
+                    cache.clear()
                 if conn is not None:
                     conn.terminate()
             await asyncio.sleep(backoff)

@@ -26,7 +26,7 @@ from tableorder.menu.schemas import (
     MenuItemUpdate,
 )
 from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, not_found, problem_spec
-from tableorder.security import Principal, admin_principal, table_principal_of
+from tableorder.security import Principal, admin_principal, table_principal
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -46,7 +46,7 @@ class GuestMenuController(Controller):
     async def get_menu(self, request: Request[Any, Any, Any]) -> Response[Menu]:
         # The tablets' hottest read: no dependency injection, and the answer is a response encoded
         # once per menu change (see MenuCache), so a request costs a token lookup and a dict lookup.
-        principal = table_principal_of(request)
+        principal = await table_principal(request)
         state = request.app.state
         cache: MenuCache = state.menu_cache
         menu = await cache.get(principal.store_id, partial(queries.menu_document, state.reads))

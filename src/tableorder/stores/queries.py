@@ -25,7 +25,8 @@ async def create_admin(conn: asyncpg.Connection | asyncpg.Pool, store_id: int, u
 
 async def set_admin_password(conn: asyncpg.Connection | asyncpg.Pool, store_id: int, username: str,
                              password_hash: str) -> bool:
+    """A new password ends every token of the admin (the trigger bumps its credential version)."""
     done: str = await conn.execute(
-        "UPDATE admins SET password_hash = $3 WHERE store_id = $1 AND username = $2",
+        "UPDATE admins SET password_hash = $3, kept_token = NULL WHERE store_id = $1 AND username = $2",
         store_id, username, password_hash)
     return done != "UPDATE 0"
