@@ -68,8 +68,8 @@ def test_explicit_variables_win_over_environment_defaults() -> None:
     assert settings.sse_max_connections_per_store == 50
     assert settings.database_url == "postgresql://u:p@db:5432/tableorder"
     assert settings.jwt_secret_key == SECRET
-    # DEBUG may be switched on explicitly even in production; then the development secret is allowed.
-    debugging = Settings.from_env({"ENVIRONMENT": "production", "DEBUG": "true"})
+    # DEBUG may be switched on explicitly even in production (with a real secret).
+    debugging = Settings.from_env({"ENVIRONMENT": "production", "DEBUG": "true", "JWT_SECRET_KEY": SECRET})
     assert debugging.debug is True and debugging.database_pool_size == 20
 
 
@@ -120,6 +120,20 @@ def test_debug_false_refuses_a_weak_jwt_secret(env: dict[str, str], secret: str 
     variables = {**env, **({"JWT_SECRET_KEY": secret} if secret is not None else {})}
     with pytest.raises(SettingsError, match="JWT_SECRET_KEY"):
         Settings.from_env(variables)
+
+
+@pytest.mark.parametrize("secret", [None, DEVELOPMENT_JWT_SECRET, "s" * 31], ids=["missing", "default", "31-bytes"])
+@pytest.mark.parametrize("environment", ["production", "staging"])
+@pytest.mark.parametrize("debug", ["true", "1", "false"])
+def test_outside_development_a_weak_jwt_secret_is_refused_whatever_debug_says(
+    environment: str, debug: str, secret: str | None
+) -> None:
+    """The development secret is published in the repository: outside development it would let
+    anyone sign tokens, so DEBUG (a switch for diagnostics) must not let it through."""
+    variables = {"ENVIRONMENT": environment, "DEBUG": debug, **({"JWT_SECRET_KEY": secret} if secret else {})}
+    with pytest.raises(SettingsError, match=f"JWT_SECRET_KEY.*ENVIRONMENT={environment}"):
+        Settings.from_env(variables)
+    assert Settings.from_env({**variables, "JWT_SECRET_KEY": SECRET}).jwt_secret_key == SECRET
 
 
 def test_debug_false_accepts_a_strong_jwt_secret() -> None:
@@ -198,6 +212,27 @@ async def test_serve_refuses_to_start_in_production_without_a_strong_secret(
     assert "JWT_SECRET_KEY" in result.stderr
     assert "Traceback" not in result.stderr
     assert "serving on" not in result.stdout
+
+
+async def test_serve_refuses_to_start_in_production_with_debug_on_and_the_development_secret(
+    database_url: str,
+) -> None:
+    result = await asyncio.to_thread(_serve, database_url, {"ENVIRONMENT": "production", "DEBUG": "true"})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "JWT_SECRET_KEY" in result.stderr and "ENVIRONMENT=production" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "serving on" not in result.stdout
+
+
+async def test_app_factory_refuses_to_start_in_production_with_debug_on_and_no_secret(database_url: str) -> None:
+    server = ServerProcess(database_url, env={"ENVIRONMENT": "production", "DEBUG": "true", "JWT_SECRET_KEY": ""},
+                           capture_output=True)
+    try:
+        with pytest.raises(RuntimeError, match="exited"):
+            await asyncio.to_thread(server.start, 30)
+    finally:
+        server.stop()  # in case it did start
+    assert "JWT_SECRET_KEY" in server.output()
 
 
 async def test_app_factory_refuses_to_start_with_debug_false_and_the_default_secret(

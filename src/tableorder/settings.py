@@ -91,11 +91,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return settings
 
     def validate(self) -> None:
-        if not self.debug:
+        # The development secret is published in the repository: only a development service with
+        # DEBUG on may sign with it (or a short one). DEBUG=true does not make production safe.
+        if self.environment != "development" or not self.debug:
             secret = self.jwt_secret_key.encode()
             if self.jwt_secret_key == DEVELOPMENT_JWT_SECRET or len(secret) < MIN_SECRET_BYTES:
+                why = "DEBUG=false" if self.environment == "development" else f"ENVIRONMENT={self.environment}"
                 raise SettingsError(
-                    "JWT_SECRET_KEY must be set to a random value of at least 32 bytes when DEBUG=false "
+                    f"JWT_SECRET_KEY must be set to a random value of at least 32 bytes with {why} "
                     "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
                 )
         if self.jwt_algorithm not in {"HS256", "HS384", "HS512"}:
