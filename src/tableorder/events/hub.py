@@ -179,7 +179,8 @@ class Hub:
         self._closed = False
         self._heartbeat_interval = heartbeat_interval
         self._heartbeat: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[None]] = set()  # strong references until they finish
+        self._revalidating: dict[int, asyncio.Task[None]] = {}  # also the tasks' strong references
+        self._revalidate_again: set[int] = set()
 
     def start(self) -> None:
         self._heartbeat = asyncio.create_task(self._beat(), name="sse-heartbeat")
@@ -273,23 +274,32 @@ class Hub:
             self._wake(feed)
 
     def revalidate(self, store_id: int, still_valid: Callable[[object], Awaitable[bool]]) -> None:
-        """The store's credentials changed: streams whose token no longer holds are ended."""
-        feed = self._feeds.get(store_id)
-        if feed is None or self._closed:
+        """The store's credentials changed: streams whose token no longer holds are ended. Changes
+        that arrive while a check runs are folded into one more check after it (a burst of logouts
+        costs two passes over the store's streams, not one per logout)."""
+        if store_id not in self._feeds or self._closed:
+            return
+        if store_id in self._revalidating:
+            self._revalidate_again.add(store_id)
             return
 
-        async def check(subscribers: list[Subscriber]) -> None:
-            for subscriber in subscribers:
-                try:
-                    if not subscriber.dropped and not await still_valid(subscriber.principal):
-                        subscriber.drop()
-                except Exception as exc:  # a check that cannot run now is retried by the next change
-                    log.warning("re-checking the streams of store %s failed: %r", store_id, exc)
-                    return
+        async def check() -> None:
+            try:
+                while True:
+                    self._revalidate_again.discard(store_id)
+                    feed = self._feeds.get(store_id)
+                    for subscriber in list(feed.subscribers) if feed else []:
+                        if not subscriber.dropped and not await still_valid(subscriber.principal):
+                            subscriber.drop()
+                    if store_id not in self._revalidate_again:
+                        return
+            except Exception as exc:  # whatever it was, the next change checks again
+                log.warning("re-checking the streams of store %s failed: %r", store_id, exc)
+            finally:
+                self._revalidating.pop(store_id, None)
+                self._revalidate_again.discard(store_id)
 
-        task = asyncio.create_task(check(list(feed.subscribers)), name=f"revalidate-{store_id}")
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._revalidating[store_id] = asyncio.create_task(check(), name=f"revalidate-{store_id}")
 
     def _wake(self, feed: StoreFeed) -> None:
         feed.dirty = True
