@@ -59,8 +59,10 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
 
 # Migrations are not run here: two replicas starting together would race. ops/deploy.sh runs
 # `alembic upgrade head` once, in a one-off container, before rolling out.
-# nginx is the only client (the port is not published), so forwarded headers from any peer are trusted.
+# X-Forwarded-For names the client (whom login attempts are counted against) only when the peer is
+# in FORWARDED_ALLOW_IPS, which uvicorn reads from the environment (no flag here, so the variable
+# counts): loopback by default, so the image run on its own trusts no one's header; compose.prod.yaml
+# sets it for its nginx.
 CMD ["uvicorn", "--factory", "tableorder.app:create_app", \
      "--host", "0.0.0.0", "--port", "8000", "--workers", "4", \
-     "--proxy-headers", "--forwarded-allow-ips=*", \
-     "--timeout-graceful-shutdown", "10"]
+     "--proxy-headers", "--timeout-graceful-shutdown", "10"]

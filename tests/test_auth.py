@@ -6,7 +6,7 @@ import asyncio
 import base64
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
 
@@ -16,13 +16,12 @@ import jwt
 import pytest
 from ops.bench.common import rss_kb
 
-from tableorder.settings import DEVELOPMENT_JWT_SECRET, Settings
+from tableorder.events.housekeeping import prune
+from tableorder.settings import DEVELOPMENT_JWT_SECRET, Settings, SettingsError
 from tests.conftest import ServerProcess
 from tests.helpers import ADMIN_PASSWORD, TABLE_PASSWORD, Store, Stores, bearer, place
 
 LIFETIME = 16 * 3600  # JWT_EXPIRATION_HOURS defaults to 16
-MAX_FAILURES = 5  # LOGIN_MAX_FAILURES default
-LOCKOUT = 300  # LOGIN_LOCKOUT_SECONDS default
 OTHER_KEY = "an-entirely-different-secret-key-of-48-bytes-xxx"
 
 
@@ -53,14 +52,20 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
+def forwarded_for(address: str | None) -> dict[str, str]:
+    """The header nginx sets: the client's address, as the (trusted) proxy saw it."""
+    return {"X-Forwarded-For": address} if address else {}
+
+
 def admin_login(client: httpx.AsyncClient, code: str, password: str = ADMIN_PASSWORD,
-                username: str = "admin") -> Any:
-    return client.post("/auth/admin/login",
+                username: str = "admin", address: str | None = None) -> Any:
+    return client.post("/auth/admin/login", headers=forwarded_for(address),
                        json={"store_code": code, "username": username, "password": password})
 
 
-def table_login(client: httpx.AsyncClient, code: str, number: int = 1, password: str = TABLE_PASSWORD) -> Any:
-    return client.post("/auth/table/login",
+def table_login(client: httpx.AsyncClient, code: str, number: int = 1, password: str = TABLE_PASSWORD,
+                address: str | None = None) -> Any:
+    return client.post("/auth/table/login", headers=forwarded_for(address),
                        json={"store_code": code, "table_number": number, "password": password})
 
 
@@ -74,7 +79,8 @@ def retry_after(response: httpx.Response) -> int:
     value = response.headers["retry-after"]
     assert value.isdigit(), value  # integer seconds, not an HTTP date
     seconds = int(value)
-    assert 0 < seconds <= LOCKOUT
+    assert seconds > 0
+    assert f"{seconds} seconds" in response.json()["detail"]
     return seconds
 
 
@@ -144,81 +150,263 @@ async def test_every_wrong_credential_gets_the_same_401(anon: httpx.AsyncClient,
 
 
 # --- throttling ----------------------------------------------------------------------------------
+# A server of its own with small, round numbers: 2 free failures per (account, address), then locks
+# of 100, 200, 400, 400... seconds; counts forgotten after 1000 s of quiet; 8 failures per store and
+# kind per 1000 s. Time passes by moving the store's throttling timestamps back (`fast_forward`),
+# so no test sleeps and every Retry-After is far from a rounding edge.
 
-async def test_sixth_attempt_is_429_even_with_the_right_password(anon: httpx.AsyncClient,
-                                                                  stores: Stores) -> None:
+FREE = 2
+BACKOFF = 100
+CAP = 400
+WINDOW = 1000
+STORE_MAX = 8
+THROTTLE_ENV = {"LOGIN_MAX_FAILURES": str(FREE), "LOGIN_BACKOFF_SECONDS": str(BACKOFF),
+                "LOGIN_LOCKOUT_SECONDS": str(CAP), "LOGIN_WINDOW_SECONDS": str(WINDOW),
+                "LOGIN_STORE_MAX_FAILURES": str(STORE_MAX)}
+ATTACKER = "203.0.113.66"
+OWNER = "198.51.100.7"
+
+
+@pytest.fixture(scope="module")
+def throttled_server(database_url: str) -> Iterator[ServerProcess]:
+    """Its peer is 127.0.0.1, a trusted proxy by default: X-Forwarded-For names the client."""
+    server = ServerProcess(database_url, env=THROTTLE_ENV).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+async def throttled(throttled_server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"{throttled_server.url}/api/v1", timeout=30,
+                                 limits=httpx.Limits(max_connections=50)) as client:
+        client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        yield client
+
+
+async def fast_forward(pool: asyncpg.Pool, code: str, seconds: float) -> None:
+    """Let `seconds` pass for the throttling state of one store (every address, both kinds)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "UPDATE login_attempts SET last_failure_at = last_failure_at - make_interval(secs => $2),"
+            " locked_until = locked_until - make_interval(secs => $2),"
+            " last_success_at = last_success_at - make_interval(secs => $2)"
+            " WHERE split_part(key, ':', 2) = $1", code, float(seconds))
+        await conn.execute(
+            "UPDATE login_store_failures SET window_started_at = window_started_at - make_interval(secs => $2)"
+            " WHERE store_code = $1", code, float(seconds))
+
+
+def assert_locked_for(response: httpx.Response, seconds: int) -> int:
+    """429 announcing a lock of `seconds`, set by a request that just finished (allowing a slow machine)."""
+    announced = retry_after(response)
+    assert seconds - 10 <= announced <= seconds, (announced, seconds)
+    return announced
+
+
+async def test_a_guesser_elsewhere_does_not_lock_the_real_admin_out(throttled: httpx.AsyncClient,
+                                                                    stores: Stores) -> None:
     store = await stores.create()
-    for _ in range(MAX_FAILURES):
-        problem(await admin_login(anon, store.code, password="guess"), 401)
-    locked = await admin_login(anon, store.code)
-    retry_after(locked)
-    assert "access_token" not in locked.text
-    # Only that account is locked: the same store's tables and other admins' stores still log in.
-    assert (await table_login(anon, store.code, 1)).status_code == 200
+    statuses = [(await admin_login(throttled, store.code, password=f"guess-{i}", address=ATTACKER)).status_code
+                for i in range(10)]
+    assert statuses[:FREE] == [401] * FREE and statuses[-1] == 429, statuses
+    # The same account from the owner's address: a bucket of its own, untouched by the attacker.
+    assert (await admin_login(throttled, store.code, address=OWNER)).status_code == 200
+    # And the attacker stays locked, even with the right password.
+    assert_locked_for(await admin_login(throttled, store.code, address=ATTACKER), BACKOFF)
+
+
+async def test_forwarded_for_counts_only_from_a_trusted_proxy(database_url: str, stores: Stores) -> None:
+    """With the peer not in FORWARDED_ALLOW_IPS, X-Forwarded-For is the client's own claim: ignored,
+    so a spoofed header buys no fresh bucket (every request here is the peer 127.0.0.1)."""
+    store = await stores.create()
+    server = await asyncio.to_thread(
+        ServerProcess(database_url, env={**THROTTLE_ENV, "FORWARDED_ALLOW_IPS": "192.0.2.1"}).start)
+    try:
+        async with httpx.AsyncClient(base_url=f"{server.url}/api/v1", timeout=30) as direct:
+            for i in range(FREE + 1):
+                problem(await admin_login(direct, store.code, password="guess", address=f"203.0.113.{i + 1}"), 401)
+            assert_locked_for(await admin_login(direct, store.code, address="203.0.113.99"), BACKOFF)
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+async def test_an_ipv6_network_is_one_address(throttled: httpx.AsyncClient, stores: Stores) -> None:
+    """One host holds a whole /64: rotating through it must not give a fresh bucket per guess."""
+    store = await stores.create()
+    for i in range(FREE + 1):
+        problem(await table_login(throttled, store.code, 1, password="guess", address=f"2001:db8:1:2::{i + 1}"),
+                401)
+    assert_locked_for(await table_login(throttled, store.code, 1, address="2001:db8:1:2:ffff::9"), BACKOFF)
+    assert (await table_login(throttled, store.code, 1, address="2001:db8:1:3::1")).status_code == 200
+
+
+async def test_backoff_doubles_up_to_the_cap(throttled: httpx.AsyncClient, stores: Stores,
+                                             pool: asyncpg.Pool) -> None:
+    store = await stores.create()
+    for _ in range(FREE):  # free failures: no lock at all
+        problem(await admin_login(throttled, store.code, password="guess", address=ATTACKER), 401)
+    for lock in (BACKOFF, 2 * BACKOFF, 4 * BACKOFF, CAP, CAP):
+        # Each failure past the free ones is checked, then locks the pair for twice as long as the last.
+        problem(await admin_login(throttled, store.code, password="guess", address=ATTACKER), 401)
+        assert_locked_for(await admin_login(throttled, store.code, address=ATTACKER), lock)
+        await fast_forward(pool, store.code, lock)
+    # The lock is over: the right password works, and clears the pair.
+    assert (await admin_login(throttled, store.code, address=ATTACKER)).status_code == 200
+    for _ in range(FREE + 1):
+        problem(await admin_login(throttled, store.code, password="guess", address=ATTACKER), 401)
+    assert_locked_for(await admin_login(throttled, store.code, address=ATTACKER), BACKOFF)
+
+
+async def test_attempts_during_a_lock_do_not_grow_it(throttled: httpx.AsyncClient, stores: Stores,
+                                                     pool: asyncpg.Pool) -> None:
+    store = await stores.create()
+    for _ in range(FREE + 1):
+        problem(await table_login(throttled, store.code, 2, password="guess", address=ATTACKER), 401)
+    announced = [assert_locked_for(await table_login(throttled, store.code, 2, password=password,
+                                                     address=ATTACKER), BACKOFF)
+                 for password in ["guess"] * 10 + [TABLE_PASSWORD]]
+    assert announced == sorted(announced, reverse=True), announced  # counting down, never extended
+    await fast_forward(pool, store.code, BACKOFF)
+    # The next failure is only the second lock (200 s): the eleven refused attempts were not counted.
+    problem(await table_login(throttled, store.code, 2, password="guess", address=ATTACKER), 401)
+    assert_locked_for(await table_login(throttled, store.code, 2, address=ATTACKER), 2 * BACKOFF)
+
+
+async def test_counts_are_forgotten_after_a_quiet_window(throttled: httpx.AsyncClient, stores: Stores,
+                                                         pool: asyncpg.Pool) -> None:
+    store = await stores.create()
+    for _ in range(FREE + 1):
+        problem(await admin_login(throttled, store.code, password="guess", address=ATTACKER), 401)
+    await fast_forward(pool, store.code, BACKOFF)  # the lock ends, but the pair is not quiet yet
+    problem(await admin_login(throttled, store.code, password="guess", address=ATTACKER), 401)
+    assert_locked_for(await admin_login(throttled, store.code, address=ATTACKER), 2 * BACKOFF)
+    await fast_forward(pool, store.code, 2 * BACKOFF + WINDOW)  # the lock ends, then a quiet window
+    for _ in range(FREE):
+        problem(await admin_login(throttled, store.code, password="guess", address=ATTACKER), 401)
+    problem(await admin_login(throttled, store.code, password="guess", address=ATTACKER), 401)
+    assert_locked_for(await admin_login(throttled, store.code, address=ATTACKER), BACKOFF)
+
+
+async def test_a_store_ceiling_across_addresses_spares_the_other_kind(throttled: httpx.AsyncClient,
+                                                                      stores: Stores, pool: asyncpg.Pool) -> None:
+    """Guests walking table PINs from many addresses: after STORE_MAX failures the store's table logins
+    wait for the window, except from an address that logged that table in before; staff log in."""
+    store = await stores.create()
+    restaurant = "192.0.2.10"
+    assert (await table_login(throttled, store.code, 2, address=restaurant)).status_code == 200
+    for i in range(STORE_MAX):  # one guess per address and table: no pair comes near its own limit
+        problem(await table_login(throttled, store.code, i % 3 + 1, password=f"{i:04d}",
+                                  address=f"203.0.113.{i + 1}"), 401)
+    for number, address in ((1, "203.0.113.200"), (2, "203.0.113.201"), (3, ATTACKER)):
+        refused = await table_login(throttled, store.code, number, address=address)
+        assert WINDOW - 10 <= retry_after(refused) <= WINDOW
+    # The tablet's own address is known for its table: the ceiling does not apply to it.
+    assert (await table_login(throttled, store.code, 2, address=restaurant)).status_code == 200
+    # The other kind is counted on its own: staff log in from anywhere, and fail without tripping it.
+    assert (await admin_login(throttled, store.code, address="203.0.113.202")).status_code == 200
+    problem(await admin_login(throttled, store.code, password="guess", address="203.0.113.203"), 401)
+    assert (await admin_login(throttled, store.code, address="203.0.113.204")).status_code == 200
+    # Another store is not affected.
     other = await stores.create()
-    assert (await admin_login(anon, other.code)).status_code == 200
+    assert (await table_login(throttled, other.code, 1, address="203.0.113.205")).status_code == 200
+    await fast_forward(pool, store.code, WINDOW)  # the window rolls
+    assert (await table_login(throttled, store.code, 1, address="203.0.113.206")).status_code == 200
 
 
-async def test_table_logins_are_throttled_too(anon: httpx.AsyncClient, stores: Stores) -> None:
-    store = await stores.create()
-    for _ in range(MAX_FAILURES):
-        problem(await table_login(anon, store.code, 3, password="guess"), 401)
-    retry_after(await table_login(anon, store.code, 3))
-    assert (await table_login(anon, store.code, 2)).status_code == 200
-
-
-async def test_unknown_accounts_lock_like_real_ones(anon: httpx.AsyncClient, stores: Stores) -> None:
+async def test_unknown_accounts_lock_like_real_ones(throttled: httpx.AsyncClient, stores: Stores) -> None:
     """Otherwise the lockout itself would tell which usernames exist."""
     store = await stores.create()
-    for _ in range(MAX_FAILURES):
-        problem(await admin_login(anon, store.code, username="ghost"), 401)
-    retry_after(await admin_login(anon, store.code, username="ghost"))
+    for _ in range(FREE + 1):
+        problem(await admin_login(throttled, store.code, username="ghost", address=ATTACKER), 401)
+    assert_locked_for(await admin_login(throttled, store.code, username="ghost", address=ATTACKER), BACKOFF)
 
 
-async def test_a_successful_login_resets_the_count(anon: httpx.AsyncClient, stores: Stores) -> None:
+async def test_a_successful_login_resets_the_count(throttled: httpx.AsyncClient, stores: Stores) -> None:
     store = await stores.create()
-    for _ in range(MAX_FAILURES - 1):
-        problem(await admin_login(anon, store.code, password="guess"), 401)
-    assert (await admin_login(anon, store.code)).status_code == 200
-    # Without the reset, the first of these would already be refused.
-    for _ in range(MAX_FAILURES):
-        problem(await admin_login(anon, store.code, password="guess"), 401)
-    retry_after(await admin_login(anon, store.code))
+    for _ in range(FREE):
+        problem(await admin_login(throttled, store.code, password="guess", address=OWNER), 401)
+    assert (await admin_login(throttled, store.code, address=OWNER)).status_code == 200
+    # Without the reset, the first of these would already lock the pair.
+    for _ in range(FREE):
+        problem(await admin_login(throttled, store.code, password="guess", address=OWNER), 401)
+    assert (await admin_login(throttled, store.code, address=OWNER)).status_code == 200
 
 
-async def test_concurrent_guesses_cannot_slip_past_the_limit(anon: httpx.AsyncClient, stores: Stores,
-                                                            pool: asyncpg.Pool) -> None:
+async def test_concurrent_guesses_cannot_slip_past_the_limits(throttled: httpx.AsyncClient,
+                                                             stores: Stores) -> None:
     store = await stores.create()
-    guesses = (admin_login(anon, store.code, password=f"guess-{i}") for i in range(20))
-    responses = await asyncio.gather(*guesses)
+    # From one address: the free failures and the one that sets the first lock, no more.
+    responses = await asyncio.gather(*(admin_login(throttled, store.code, password=f"guess-{i}", address=ATTACKER)
+                                       for i in range(20)))
     statuses = [r.status_code for r in responses]
     assert set(statuses) <= {401, 429}, statuses
-    assert 1 <= statuses.count(401) <= MAX_FAILURES, statuses
+    assert 1 <= statuses.count(401) <= FREE + 1, statuses
     for response in responses:
         if response.status_code == 429:
-            retry_after(response)
-    retry_after(await admin_login(anon, store.code))
-    row = await pool.fetchrow(
-        "SELECT failures, locked_until > now() AS locked FROM login_attempts WHERE key = $1",
-        f"admin:{store.code}:admin")
-    assert row["locked"] and row["failures"] >= 20
+            assert 0 < retry_after(response) <= BACKOFF
+    assert_locked_for(await admin_login(throttled, store.code, address=ATTACKER), BACKOFF)
+    # From as many addresses: the store's ceiling for the kind, no more.
+    responses = await asyncio.gather(*(table_login(throttled, store.code, 1, password=f"{i:04d}",
+                                                   address=f"203.0.113.{i + 1}") for i in range(30)))
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {401, 429}, statuses
+    assert statuses.count(401) == STORE_MAX, statuses
+    for response in responses:
+        if response.status_code == 429:
+            assert WINDOW - 10 <= retry_after(response) <= WINDOW
 
 
-async def test_throttling_is_shared_by_every_server(anon: httpx.AsyncClient, stores: Stores,
+async def test_throttling_is_shared_by_every_server(throttled: httpx.AsyncClient, stores: Stores,
                                                    database_url: str) -> None:
     store = await stores.create()
-    second = await asyncio.to_thread(ServerProcess(database_url).start)
+    second = await asyncio.to_thread(ServerProcess(database_url, env=THROTTLE_ENV).start)
     try:
         async with httpx.AsyncClient(base_url=f"{second.url}/api/v1", timeout=30) as other:
             assert (await table_login(other, store.code, 1)).status_code == 200  # the same data
-            for _ in range(3):
-                problem(await admin_login(anon, store.code, password="guess"), 401)
-            for _ in range(2):
-                problem(await admin_login(other, store.code, password="guess"), 401)
-            retry_after(await admin_login(other, store.code))
-            retry_after(await admin_login(anon, store.code))
+            problem(await admin_login(throttled, store.code, password="guess", address=ATTACKER), 401)
+            problem(await admin_login(other, store.code, password="guess", address=ATTACKER), 401)
+            problem(await admin_login(throttled, store.code, password="guess", address=ATTACKER), 401)
+            assert_locked_for(await admin_login(other, store.code, address=ATTACKER), BACKOFF)
+            assert_locked_for(await admin_login(throttled, store.code, address=ATTACKER), BACKOFF)
     finally:
         await asyncio.to_thread(second.stop)
+
+
+async def test_pruning_keeps_what_still_counts(throttled: httpx.AsyncClient, stores: Stores,
+                                              pool: asyncpg.Pool) -> None:
+    store = await stores.create()
+    settings = Settings.from_env(THROTTLE_ENV)
+
+    async def remaining() -> tuple[set[str], int]:
+        addresses = {r["address"] for r in await pool.fetch(
+            "SELECT address FROM login_attempts WHERE split_part(key, ':', 2) = $1", store.code)}
+        windows = await pool.fetchval("SELECT count(*) FROM login_store_failures WHERE store_code = $1",
+                                      store.code)
+        return addresses, windows
+
+    assert (await table_login(throttled, store.code, 1, address=OWNER)).status_code == 200
+    for _ in range(FREE + 1):
+        problem(await table_login(throttled, store.code, 2, password="guess", address=ATTACKER), 401)
+    await prune(pool, settings)
+    # (Stores.create logged the admin and the tables in over loopback: both kinds have a window.)
+    assert await remaining() == ({OWNER, ATTACKER, "127.0.0.1"}, 2)
+    assert_locked_for(await table_login(throttled, store.code, 2, address=ATTACKER), BACKOFF)
+    await fast_forward(pool, store.code, BACKOFF + WINDOW)  # the lock ends, then a quiet window
+    await prune(pool, settings)
+    # The attacker's count and the store's window are spent; the owner's address stays known.
+    assert await remaining() == ({OWNER, "127.0.0.1"}, 0)
+
+
+@pytest.mark.parametrize("value", ["10.0.0.0/33", "10.0.0.1/8", "nginx", "127.0.0.1, *", ""])
+def test_forwarded_allow_ips_must_be_addresses_or_networks(value: str) -> None:
+    """uvicorn would take a typo for a host name that never matches, and silently distrust the proxy."""
+    if value:
+        with pytest.raises(SettingsError, match="FORWARDED_ALLOW_IPS"):
+            Settings.from_env({"FORWARDED_ALLOW_IPS": value})
+    else:
+        assert Settings.from_env({"FORWARDED_ALLOW_IPS": value}).forwarded_allow_ips == "127.0.0.1,::1"
+    for good in ("*", "172.18.0.0/16", "127.0.0.1, ::1, 10.1.2.3", "fd00::/8"):
+        assert Settings.from_env({"FORWARDED_ALLOW_IPS": good}).forwarded_allow_ips == good
 
 
 # --- tokens --------------------------------------------------------------------------------------

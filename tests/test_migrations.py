@@ -29,6 +29,7 @@ EXPECTED_TABLES = {
     "orders",
     "order_lines",
     "login_attempts",
+    "login_store_failures",
     "idempotency_keys",
     "events",
     "revoked_tokens",
@@ -43,6 +44,8 @@ EXPECTED_FUNCTIONS = {
     "table_sessions_record_event",
     "menu_record_event",
     "place_order",
+    "begin_login_attempt",
+    "login_succeeded",
     "credentials_bump_version",
     "credentials_notify",
 }

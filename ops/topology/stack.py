@@ -137,9 +137,11 @@ class Backend:
     def start(self) -> Backend:
         self.process = subprocess.Popen(
             [BACKEND_PYTHON, "-m", "uvicorn", "tableorder.app:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", str(self.workers), "--proxy-headers",
-             "--forwarded-allow-ips", "127.0.0.1"],
-            env=self.env, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL)
+             "--port", str(self.port), "--workers", str(self.workers), "--proxy-headers"],
+            # nginx runs on loopback here: its X-Forwarded-For names the client (read from the
+            # environment, as the image does).
+            env={**self.env, "FORWARDED_ALLOW_IPS": "127.0.0.1"}, cwd=ROOT, start_new_session=True,
+            stdout=subprocess.DEVNULL)
         wait_for(lambda: httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200,
                  f"backend {self.name}", timeout=60)
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from typing import Literal
@@ -23,6 +24,22 @@ ENVIRONMENT_DEFAULTS: dict[str, dict[str, str]] = {
 
 class SettingsError(ValueError):
     """The environment describes a configuration the service must not start with."""
+
+
+def trusted_proxies_valid(value: str) -> bool:
+    """"*", or addresses and networks; uvicorn would take anything else for a name that never matches
+    a peer (a typo, a host name, "10.0.0.1/8") and silently distrust the proxy."""
+    if value == "*":
+        return True
+    try:
+        for item in (item.strip() for item in value.split(",")):
+            if "/" in item:
+                ipaddress.ip_network(item)  # strict: host bits set is a mistake
+            else:
+                ipaddress.ip_address(item)
+    except ValueError:
+        return False
+    return True
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -51,10 +68,21 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     workers: int = 1
     # Events older than this are pruned; a client resuming from before gets a `resync` event.
     event_retention_hours: float = 24.0
-    # Login throttling: this many failures per account within the window lock it for lockout seconds.
+    # Login throttling, per (account, client address): LOGIN_MAX_FAILURES free failures, then each
+    # further one locks the pair for LOGIN_BACKOFF_SECONDS, doubling, at most LOGIN_LOCKOUT_SECONDS;
+    # a pair quiet for LOGIN_WINDOW_SECONDS (after its lock ends) starts over; a success clears it.
+    # Across addresses, a store accepts LOGIN_STORE_MAX_FAILURES failures per login kind (admin,
+    # table) per window, then refuses that kind until the window ends, except from an address that
+    # logged the same account in within LOGIN_KNOWN_ADDRESS_DAYS (0: no exemption).
     login_max_failures: int = 5
+    login_backoff_seconds: float = 1.0
+    login_lockout_seconds: int = 3600
     login_window_seconds: int = 900
-    login_lockout_seconds: int = 300
+    login_store_max_failures: int = 30
+    login_known_address_days: float = 30.0
+    # Peers trusted to state the client's address (X-Forwarded-For) and scheme, in uvicorn's meaning:
+    # "*" or comma-separated addresses and networks. Behind nginx, nginx's address (or network).
+    forwarded_allow_ips: str = "127.0.0.1,::1"
     # Largest request body accepted, in bytes; an order of 50 lines is about 3 KB.
     max_request_bytes: int = 65_536
 
@@ -115,6 +143,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "ORDER_RATE_LIMIT_PER_MINUTE": self.order_rate_limit_per_minute >= 0,
             "WORKERS": self.workers >= 1,
             "LOGIN_MAX_FAILURES": self.login_max_failures >= 1,
+            "LOGIN_BACKOFF_SECONDS": 0 < self.login_backoff_seconds <= self.login_lockout_seconds,
+            "LOGIN_LOCKOUT_SECONDS": self.login_lockout_seconds >= 1,
+            "LOGIN_WINDOW_SECONDS": self.login_window_seconds >= 1,
+            "LOGIN_STORE_MAX_FAILURES": self.login_store_max_failures >= 1,
+            "LOGIN_KNOWN_ADDRESS_DAYS": self.login_known_address_days >= 0,
+            "FORWARDED_ALLOW_IPS": trusted_proxies_valid(self.forwarded_allow_ips),
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
