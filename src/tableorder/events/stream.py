@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from contextvars import ContextVar
 from typing import Annotated, Any
 
 from litestar import Controller, get
@@ -38,6 +39,8 @@ LastEventId = Annotated[
 # Declared on the handlers too, so the OpenAPI document gives the 200 response this media type.
 EVENT_STREAM = "text/event-stream"
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+START_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
+                 *((name.lower().encode(), value.encode()) for name, value in STREAM_HEADERS.items())]
 STREAM_PROBLEMS = {**AUTH_PROBLEMS,
                    429: problem_spec("Too many streams for this store (staff) or this table on this replica")}
 # What a resume reads at once (events, payload bytes): a page is written before the next is read.
@@ -47,6 +50,22 @@ PAGE_BYTES = 32_768
 
 class Stalled(Exception):
     """The client did not take a write within the write timeout."""
+
+
+# Set in the request's task when a stalled stream is dropped: the response stays incomplete on
+# purpose (so the server closes the connection), and the server's own complaint about that is
+# dropped in favour of our one line.
+_dropped_stalled: ContextVar[bool] = ContextVar("tableorder_dropped_stalled", default=False)
+
+
+class DroppedStreamFilter(logging.Filter):
+    """For uvicorn's error logger: "returned without completing response" is expected after a drop."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (_dropped_stalled.get() and record.getMessage().startswith("ASGI callable returned without"))
+
+
+logging.getLogger("uvicorn.error").addFilter(DroppedStreamFilter())
 
 
 class EventStreamResponse(Response[bytes]):
@@ -70,7 +89,9 @@ class EventStreamResponse(Response[bytes]):
             watcher.cancel()
             outcome, _ = await asyncio.gather(writer, watcher, return_exceptions=True)
             self._hub.unsubscribe(self._subscriber)
-        if isinstance(outcome, Exception):
+        if outcome is True:
+            _dropped_stalled.set(True)
+        elif isinstance(outcome, Exception):
             log.error("event stream of store %s failed: %r", self._subscriber.store_id, outcome)
 
     async def _send(self, send: Send, chunk: bytes, more: bool = True) -> None:
@@ -81,12 +102,10 @@ class EventStreamResponse(Response[bytes]):
         except TimeoutError as exc:
             raise Stalled from exc
 
-    async def _write(self, send: Send) -> None:
+    async def _write(self, send: Send) -> bool:
+        """Writes the stream; True when it was dropped because the client stopped taking data."""
         subscriber = self._subscriber
-        start: HTTPResponseStartEvent = {
-            "type": "http.response.start", "status": 200,
-            "headers": [(b"content-type", b"text/event-stream; charset=utf-8"),
-                        (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]}
+        start: HTTPResponseStartEvent = {"type": "http.response.start", "status": 200, "headers": START_HEADERS}
         try:
             await send(start)
             await self._send(send, b"retry: 2000\n\n")
@@ -98,8 +117,15 @@ class EventStreamResponse(Response[bytes]):
             # The response stays incomplete, so the server closes the connection.
             log.info("dropped an event stream of store %s: the client took no data for %.0f s",
                      subscriber.store_id, self._write_timeout)
+            return True
         except db.UNAVAILABLE as exc:
+            # The client resumes with Last-Event-ID once it reconnects (to a replica that can read).
             log.warning("event stream of store %s ended, the database is unavailable: %r", subscriber.store_id, exc)
+            try:
+                await self._send(send, b"", more=False)
+            except Stalled:
+                return True
+        return False
 
     async def _catch_up(self, send: Send) -> None:
         """The backlog after Last-Event-ID, a page at a time, then hand over to the live queue.
