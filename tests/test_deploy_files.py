@@ -424,6 +424,87 @@ def test_health_and_schema_are_proxied(nginx_conf: Directive) -> None:
     assert location(tls, "/schema").value("proxy_pass") == ["http://backend"]
 
 
+# The Content-Security-Policy comes from a `map $uri $content_security_policy`: each entry is a policy.
+
+Policy = dict[str, list[str]]  # directive -> source expressions
+
+
+def parse_csp(header: str) -> Policy:
+    policy: Policy = {}
+    for part in header.split(";"):
+        if words := part.split():
+            assert words[0].lower() not in policy, f"directive {words[0]} given twice (browsers keep the first)"
+            policy[words[0].lower()] = words[1:]
+    return policy
+
+
+def csp_map(conf: Directive) -> Directive:
+    http = conf.one("http")
+    tls_headers = {d.args[0]: d.args[1] for d in servers(conf)[1].all("add_header")}
+    variable = tls_headers["Content-Security-Policy"]
+    found = [m for m in http.all("map") if m.args[1] == variable]
+    assert len(found) == 1, f"no single map sets {variable}"
+    assert found[0].args[0] == "$uri", "the policy is chosen by $uri"
+    return found[0]
+
+
+def csp_policies(conf: Directive) -> dict[str, Policy]:
+    """Every policy the edge can send, by its map key (`default`, `~regex` or an exact URI)."""
+    return {entry.name: parse_csp(entry.args[0]) for entry in csp_map(conf).block or []}
+
+
+def csp_for(conf: Directive, uri: str) -> Policy:
+    """The policy nginx sends for `uri`, chosen as `map` chooses: exact key, then regexes in order, then default."""
+    entries = [(entry.name, entry.args[0]) for entry in csp_map(conf).block or []]
+    exact = dict(entries)
+    if uri in exact and not uri.startswith("~"):
+        return parse_csp(exact[uri])
+    for key, value in entries:
+        if key.startswith("~*") and re.search(key[2:], uri, re.IGNORECASE):
+            return parse_csp(value)
+        if key.startswith("~") and not key.startswith("~*") and re.search(key[1:], uri):
+            return parse_csp(value)
+    return parse_csp(exact["default"])
+
+
+def script_sources(policy: Policy) -> list[str]:
+    """What decides where scripts come from: script-src-elem/-attr, script-src, else default-src."""
+    if not any(name.startswith("script-src") for name in policy):
+        return policy.get("default-src", [])
+    return [source for name, sources in policy.items() if name.startswith("script-src") for source in sources]
+
+
+def test_content_security_policy_lets_nothing_off_origin_in(nginx_conf: Directive) -> None:
+    """Issue 9 point 12: no CDN or other host anywhere, no inline or eval'd script, no plug-ins, no framing.
+    Inline styles are the one allowance a page may get; `data:` only for images and fonts."""
+    policies = csp_policies(nginx_conf)
+    assert "default" in policies
+    for key, policy in policies.items():
+        assert policy.get("default-src") in (["'self'"], ["'none'"]), f"{key}: default-src must be 'self' or 'none'"
+        for directive, sources in policy.items():
+            for source in sources:
+                allowed = {"'self'", "'none'"}
+                if directive in ("style-src", "style-src-elem", "style-src-attr"):
+                    allowed.add("'unsafe-inline'")
+                if directive in ("img-src", "font-src"):
+                    allowed.add("data:")
+                assert source in allowed, f"{key}: {directive} lets in {source}"
+        scripts = script_sources(policy)
+        assert scripts, f"{key}: no directive decides where scripts come from"
+        unsafe = {"'unsafe-inline'", "'unsafe-eval'", "'unsafe-hashes'", "'wasm-unsafe-eval'", "'strict-dynamic'"}
+        assert not unsafe & set(scripts), f"{key}: scripts may be inline or eval'd: {scripts}"
+        assert policy.get("object-src", policy["default-src"]) == ["'none'"], f"{key}: plug-ins must be off"
+        assert policy.get("frame-ancestors") == ["'none'"], f"{key}: nothing may frame the site"
+        assert policy.get("base-uri") in (["'none'"], ["'self'"]), f"{key}: base-uri must be pinned"
+
+
+def test_api_responses_get_the_policy_that_allows_nothing(nginx_conf: Directive) -> None:
+    for uri in ("/api/v1/menu", "/api/v1/admin/orders/stream", "/health", "/health/ready"):
+        policy = csp_for(nginx_conf, uri)
+        assert policy["default-src"] == ["'none'"], uri
+        assert "script-src" not in policy and "connect-src" not in policy, uri
+
+
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed (apt-get install nginx)")
 def test_nginx_accepts_the_configuration(tmp_path: Path) -> None:
     """`nginx -t` on a copy whose upstream, certificates and runtime paths point at this machine."""
