@@ -1,18 +1,25 @@
-"""A worker that starts while its database cannot be reached: it comes up, answers 503
-problem+json, and recovers by itself once the database is back (a replica restarted during a
-failover must not need a second restart)."""
+"""The database going away under a worker. One that starts while its database cannot be reached
+comes up, answers 503 problem+json, and recovers by itself once the database is back (a replica
+restarted during a failover must not need a second restart). Connections terminated while orders
+flow (a failover, a pooler restart) give 503 with Retry-After, never a 500; nothing acknowledged is
+lost and the board still sees every order."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
+from collections import Counter
+from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
 import httpx
 
+from tableorder import db
 from tests.conftest import ServerProcess, free_port
-from tests.helpers import TABLE_PASSWORD, Stores
+from tests.helpers import TABLE_PASSWORD, Stores, Table
+from tests.sse import EventStream
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -84,3 +91,113 @@ async def test_a_worker_started_during_an_outage_answers_503_then_recovers(
     finally:
         server.stop()
         await forwarder.close()
+
+
+async def _terminate_backends(database_url: str, application_name: str, stop: asyncio.Event) -> int:
+    """What a failover or a pooler restart does to a worker's connections, every ~100 ms."""
+    killed = 0
+    conn = await asyncpg.connect(db.asyncpg_dsn(database_url))
+    try:
+        while not stop.is_set():
+            killed += await conn.fetchval(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = $1", application_name)
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+    return killed
+
+
+class Placed(NamedTuple):
+    key: str
+    order_id: int
+
+
+async def _place_until_acknowledged(http: httpx.AsyncClient, table: Table, item: int, keys: str,
+                                    chaos: asyncio.Event, answers: list[httpx.Response],
+                                    placed: list[Placed]) -> None:
+    """A tablet placing orders one after another; each is retried with its Idempotency-Key until it
+    is acknowledged, as the tablet page does after a 503."""
+    deadline = time.monotonic() + 60
+    n = 0
+    while chaos.is_set():
+        n += 1
+        key = f"{keys}-{n}"
+        while True:
+            response = await http.post("/api/v1/orders", headers={**table.headers, "Idempotency-Key": key},
+                                       json={"items": [{"menu_item_id": item, "quantity": 1}]})
+            answers.append(response)
+            if response.status_code == 201:
+                placed.append(Placed(key, response.json()["id"]))
+                break
+            if response.status_code < 500 or time.monotonic() > deadline:
+                return  # reported by the caller
+            await asyncio.sleep(0.05)
+
+
+async def test_connections_terminated_while_orders_flow_give_503_and_lose_nothing(
+        database_url: str, stores: Stores, pool: asyncpg.Pool) -> None:
+    tablets = 6
+    store = await stores.create(tables=tablets)
+    item = store.item_ids()[0]
+    server = ServerProcess(database_url, env={"ORDER_RATE_LIMIT_PER_MINUTE": "0"}, capture_output=True)
+    await asyncio.to_thread(server.start)
+    assert server.process is not None
+    answers: list[httpx.Response] = []
+    placed: list[Placed] = []
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+            board = await EventStream(f"{server.url}/api/v1", "/admin/orders/stream", store.admin).__aenter__()
+            try:
+                chaos, stop_killing = asyncio.Event(), asyncio.Event()
+                chaos.set()
+                killer = asyncio.create_task(_terminate_backends(
+                    database_url, f"tableorder-api-{server.process.pid}", stop_killing))
+                clients = [asyncio.create_task(_place_until_acknowledged(
+                    http, table, item, f"t{number}", chaos, answers, placed))
+                    for number, table in store.tables.items()]
+                await asyncio.sleep(5)
+                stop_killing.set()
+                killed = await killer
+                chaos.clear()  # each tablet finishes the order it is placing, then stops
+                await asyncio.wait_for(asyncio.gather(*clients), 90)
+
+                # The board sees every acknowledged order (reconnecting with Last-Event-ID, as the page does).
+                seen: set[int] = set()
+                last_id: int | None = None
+                deadline = time.monotonic() + 30
+                while not {p.order_id for p in placed} <= seen:
+                    assert time.monotonic() < deadline, (
+                        f"the board lacks {len({p.order_id for p in placed} - seen)} of {len(placed)} orders")
+                    try:
+                        message = await board.next(timeout=1)
+                    except TimeoutError:
+                        if board.ended.is_set():
+                            await board.close()
+                            board = await EventStream(f"{server.url}/api/v1", "/admin/orders/stream",
+                                                      store.admin, last_event_id=last_id).__aenter__()
+                        continue
+                    last_id = message.id if message.id is not None else last_id
+                    if message.event == "order.created":
+                        seen.add(message.json()["id"])
+            finally:
+                await board.close()
+    finally:
+        await asyncio.to_thread(server.stop)
+
+    output = server.output()
+    statuses = Counter(r.status_code for r in answers)
+    assert killed > 0, "no connection was terminated: the test tested nothing"
+    failures = [(r.status_code, r.text[:300]) for r in answers if r.status_code not in (201, 503)]
+    assert not failures, (statuses, failures[:5], output[-5000:])
+    for response in answers:
+        if response.status_code == 503:
+            assert response.headers["content-type"] == "application/problem+json", response.text
+            assert response.json()["status"] == 503 and response.headers["retry-after"], response.text
+    # Nothing acknowledged is lost, and no retry of an order that was committed made a second one.
+    assert len({p.key for p in placed}) == len(placed)
+    in_db = {row["id"] for row in await pool.fetch("SELECT id FROM orders WHERE store_id = $1", store.id)}
+    assert in_db == {p.order_id for p in placed}, (len(in_db), len(placed))
+    for sign in ("Task exception was never retrieved", "Traceback", "unhandled error"):
+        assert sign not in output, output[-5000:]
+    print(f"{len(placed)} orders, {killed} connections terminated, answers {dict(statuses)}")

@@ -53,8 +53,15 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,  # refused, unreachable, timed out (TimeoutError is an OSError)
     asyncpg.InterfaceError,
     asyncpg.PostgresConnectionError,  # class 08
-    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, starting up
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, starting up, terminated
     asyncpg.TooManyConnectionsError,
+    asyncpg.exceptions.IdleInTransactionSessionTimeoutError,  # the server ended the session
+    # The client's side of a connection the server ended: a pooled connection whose backend was
+    # terminated while idle still holds the unread FATAL message, and its next query fails with
+    # "cannot switch to state 12; another operation (2) is in progress" before the pool sees that
+    # it is closed. Its subclasses mean "retry": a broken protocol, a type cache outdated by a
+    # migration, a server of the wrong role (a failover in progress).
+    asyncpg.exceptions.InternalClientError,
 )
 
 
