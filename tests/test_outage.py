@@ -18,7 +18,7 @@ import httpx
 
 from tableorder import db
 from tests.conftest import ServerProcess, free_port
-from tests.helpers import TABLE_PASSWORD, Stores, Table
+from tests.helpers import TABLE_PASSWORD, Store, Stores, Table
 from tests.sse import EventStream
 
 
@@ -135,6 +135,28 @@ async def _place_until_acknowledged(http: httpx.AsyncClient, table: Table, item:
             await asyncio.sleep(0.05)
 
 
+async def _staff_and_guests_reading(http: httpx.AsyncClient, store: Store, chaos: asyncio.Event,
+                                    placed: list[Placed], answers: list[httpx.Response]) -> None:
+    """The rest of the traffic meanwhile: the board's reads and status moves, a tablet's menu and
+    orders, a tablet logging in again."""
+    table = store.tables[1]
+    rounds = 0
+    while chaos.is_set():
+        rounds += 1
+        requests = [http.get("/api/v1/admin/tables", headers=store.admin),
+                    http.get("/api/v1/admin/orders", headers=store.admin),
+                    http.get("/api/v1/menu", headers=table.headers),
+                    http.get("/api/v1/orders", headers=table.headers)]
+        if placed:
+            requests.append(http.patch(f"/api/v1/admin/orders/{placed[-1].order_id}", headers=store.admin,
+                                       json={"status": "preparing"}))
+        if rounds % 10 == 1:
+            requests.append(http.post("/api/v1/auth/table/login", json={
+                "store_code": store.code, "table_number": table.number, "password": TABLE_PASSWORD}))
+        for request in requests:
+            answers.append(await request)
+
+
 async def test_connections_terminated_while_orders_flow_give_503_and_lose_nothing(
         database_url: str, stores: Stores, pool: asyncpg.Pool) -> None:
     tablets = 6
@@ -143,7 +165,8 @@ async def test_connections_terminated_while_orders_flow_give_503_and_lose_nothin
     server = ServerProcess(database_url, env={"ORDER_RATE_LIMIT_PER_MINUTE": "0"}, capture_output=True)
     await asyncio.to_thread(server.start)
     assert server.process is not None
-    answers: list[httpx.Response] = []
+    answers: list[httpx.Response] = []  # to POST /orders
+    others: list[httpx.Response] = []
     placed: list[Placed] = []
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
@@ -156,6 +179,7 @@ async def test_connections_terminated_while_orders_flow_give_503_and_lose_nothin
                 clients = [asyncio.create_task(_place_until_acknowledged(
                     http, table, item, f"t{number}", chaos, answers, placed))
                     for number, table in store.tables.items()]
+                clients.append(asyncio.create_task(_staff_and_guests_reading(http, store, chaos, placed, others)))
                 await asyncio.sleep(5)
                 stop_killing.set()
                 killed = await killer
@@ -189,8 +213,11 @@ async def test_connections_terminated_while_orders_flow_give_503_and_lose_nothin
     statuses = Counter(r.status_code for r in answers)
     assert killed > 0, "no connection was terminated: the test tested nothing"
     failures = [(r.status_code, r.text[:300]) for r in answers if r.status_code not in (201, 503)]
+    # 409: a status move the order already made
+    failures += [(r.request.method, r.request.url.path, r.status_code, r.text[:300])
+                 for r in others if r.status_code not in (200, 409, 503)]
     assert not failures, (statuses, failures[:5], output[-5000:])
-    for response in answers:
+    for response in answers + others:
         if response.status_code == 503:
             assert response.headers["content-type"] == "application/problem+json", response.text
             assert response.json()["status"] == 503 and response.headers["retry-after"], response.text
@@ -200,4 +227,5 @@ async def test_connections_terminated_while_orders_flow_give_503_and_lose_nothin
     assert in_db == {p.order_id for p in placed}, (len(in_db), len(placed))
     for sign in ("Task exception was never retrieved", "Traceback", "unhandled error"):
         assert sign not in output, output[-5000:]
-    print(f"{len(placed)} orders, {killed} connections terminated, answers {dict(statuses)}")
+    print(f"{len(placed)} orders, {killed} connections terminated, answers {dict(statuses)}, "
+          f"others {dict(Counter(r.status_code for r in others))}")
