@@ -516,7 +516,7 @@ async def test_admin_cookie_reads_but_cannot_write(browser: httpx.AsyncClient, s
 
     listed = await browser.get("/admin/orders")  # no Authorization header: the cookie alone
     assert listed.status_code == 200, listed.text
-    assert [o["id"] for o in listed.json()] == [order["id"]]
+    assert [o["id"] for o in listed.json()["items"]] == [order["id"]]
     assert (await browser.get("/admin/tables")).status_code == 200
 
     item = store.item_ids()[1]
@@ -539,7 +539,7 @@ async def test_admin_cookie_reads_but_cannot_write(browser: httpx.AsyncClient, s
         problem(response, 401)
     after = await pool.fetchrow(STATE, store.id)
     assert dict(after) == dict(before)
-    still = (await browser.get("/admin/orders")).json()
+    still = (await browser.get("/admin/orders")).json()["items"]
     assert [(o["id"], o["status"]) for o in still] == [(order["id"], "pending")]
     items = {i["id"]: i["price"] for i in (await browser.get("/admin/menu-items")).json()}
     assert items[item] == store.items[item][1]

@@ -539,3 +539,154 @@ async def test_an_idempotent_replay_records_no_event(pool: asyncpg.Pool) -> None
     assert (replayed, replayed_again) == (False, True)
     assert again == first
     assert [e["type"] for e in await _events(pool, store.id)][4:] == ["order.created"]
+
+
+# --- 0002: orders hardening (issue 9, points 8-10) ---------------------------------------------------
+
+
+async def _definitions(conn: asyncpg.Connection) -> dict[str, str]:
+    """Every function and index of the public schema, as PostgreSQL prints them back."""
+    functions = await conn.fetch(
+        "SELECT p.oid::regprocedure::text AS name, pg_get_functiondef(p.oid) AS definition"
+        " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'"
+    )
+    indexes = await conn.fetch(
+        "SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS definition"
+        " FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
+    )
+    return {r["name"]: r["definition"] for r in [*functions, *indexes]}
+
+
+async def test_0002_downgrade_restores_0001_exactly(fresh_database) -> None:  # type: ignore[no-untyped-def]
+    url: str = await fresh_database("tableorder_0002")
+    await asyncio.to_thread(db.migrate, url, "0001")
+    conn = await asyncpg.connect(db.asyncpg_dsn(url))
+    try:
+        before = await _definitions(conn)
+        await asyncio.to_thread(db.migrate, url, "0002")
+        after = await _definitions(conn)
+        assert "place_order(bigint,bigint,bigint[],integer[],text,text,bytea,integer)" in after
+        assert "place_order(bigint,bigint,bigint[],integer[],text,text,bytea)" not in after
+        assert "orders_table_created" in after
+        assert after["orders_check_status()"] != before["orders_check_status()"]
+        await asyncio.to_thread(db.downgrade, url, "0001")
+        assert await _definitions(conn) == before
+    finally:
+        await conn.close()
+
+
+async def _place_limited(conn: asyncpg.Connection | asyncpg.Pool, store: SeededStore, limit: int,
+                         key: str | None = None) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "SELECT order_doc::text AS doc FROM place_order($1, $2, $3, $4, NULL, $5, $6, $7)",
+        store.id, store.tables[0], [store.items[0]], [1], key, b"hash" if key else None, limit)
+    return json.loads(row["doc"])
+
+
+async def test_place_order_refuses_beyond_the_rate_with_the_wait(pool: asyncpg.Pool) -> None:
+    store = await _seed(pool)
+    first = await _place_limited(pool, store, 3, key="k")
+    for _ in range(2):
+        await _place_limited(pool, store, 3)
+    with pytest.raises(asyncpg.PostgresError) as caught:
+        await _place_limited(pool, store, 3)
+    assert caught.value.sqlstate == "TO429"
+    assert 59 <= json.loads(caught.value.detail)["retry_after"] <= 60
+    assert (await _place_limited(pool, store, 3, key="k"))["id"] == first["id"]  # a replay still answers
+    # The window slides: once the oldest is more than 60 seconds old, one more fits.
+    await pool.execute("UPDATE orders SET created_at = created_at - interval '61 seconds' WHERE id = $1",
+                       first["id"])
+    await _place_limited(pool, store, 3)
+    with pytest.raises(asyncpg.PostgresError):
+        await _place_limited(pool, store, 3)
+    # 0, and a call without the limit (migration 0001's arguments), count nothing.
+    await _place_limited(pool, store, 0)
+    await _place(pool, store, [(store.items[0], 1)])
+    assert await pool.fetchval("SELECT count(*) FROM orders WHERE store_id = $1", store.id) == 6
+
+
+async def _wait_until_blocked(pool: asyncpg.Pool, pid: int) -> None:
+    """Until the backend `pid` waits for a lock (bounded)."""
+    for _ in range(200):
+        if await pool.fetchval("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", pid) == "Lock":
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"backend {pid} never waited for a lock")
+
+
+async def test_an_item_deleted_while_being_ordered_is_named_not_a_failure(pool: asyncpg.Pool) -> None:
+    """The order's menu rows are read and locked in one statement: a delete that commits while the
+    order waits for it leaves the item unknown (TO422), not a foreign key error or a missing line."""
+    store = await _seed(pool)
+    async with pool.acquire() as staff, pool.acquire() as tablet:
+        deleting = staff.transaction()
+        await deleting.start()
+        await staff.execute("DELETE FROM menu_items WHERE id = $1", store.items[1])
+        ordering = asyncio.ensure_future(_place(tablet, store, [(store.items[0], 1), (store.items[1], 2)]))
+        await _wait_until_blocked(pool, tablet.get_server_pid())
+        await deleting.commit()
+        with pytest.raises(asyncpg.PostgresError) as caught:
+            await ordering
+    assert caught.value.sqlstate == "TO422"
+    assert json.loads(caught.value.detail) == {"unknown": [store.items[1]], "unavailable": []}
+    assert await pool.fetchval("SELECT count(*) FROM orders WHERE store_id = $1", store.id) == 0
+
+
+async def test_a_closed_sessions_orders_are_final_in_the_database(pool: asyncpg.Pool) -> None:
+    store = await _seed(pool)
+    doc, _ = await _place(pool, store, [(store.items[0], 1)])
+    await pool.execute("UPDATE table_sessions SET closed_at = now() WHERE id = $1", doc["session_id"])
+    for status in ("preparing", "completed", "cancelled"):
+        with pytest.raises(asyncpg.PostgresError) as caught:
+            await pool.execute("UPDATE orders SET status = $2 WHERE id = $1", doc["id"], status)
+        assert caught.value.sqlstate == "TO409"
+        assert "closed session" in str(caught.value)
+    assert await pool.fetchval("SELECT status FROM orders WHERE id = $1", doc["id"]) == "pending"
+
+
+CLOSE_SESSION = """
+UPDATE table_sessions SET closed_at = greatest(clock_timestamp(), started_at)
+ WHERE table_id = $1 AND closed_at IS NULL
+RETURNING session_json(table_sessions)::text
+"""
+
+
+async def _close(conn: asyncpg.Connection, store: SeededStore) -> dict[str, Any]:
+    """Close-session as the API runs it: the table row locked first, then the session closed."""
+    async with conn.transaction():
+        await conn.execute("SELECT 1 FROM tables WHERE id = $1 FOR NO KEY UPDATE", store.tables[0])
+        return json.loads(await conn.fetchval(CLOSE_SESSION, store.tables[0]))
+
+
+async def test_a_close_waits_for_a_cancel_in_flight_and_its_summary_sees_it(pool: asyncpg.Pool) -> None:
+    store = await _seed(pool)
+    kept, _ = await _place(pool, store, [(store.items[0], 1)])
+    dropped, _ = await _place(pool, store, [(store.items[1], 1)])
+    async with pool.acquire() as staff, pool.acquire() as kitchen:
+        cancelling = kitchen.transaction()
+        await cancelling.start()
+        await kitchen.execute("UPDATE orders SET status = 'cancelled' WHERE id = $1", dropped["id"])
+        closing = asyncio.ensure_future(_close(staff, store))
+        await _wait_until_blocked(pool, staff.get_server_pid())
+        await cancelling.commit()
+        summary = await closing
+    assert (summary["order_count"], summary["total_amount"]) == (1, kept["total_amount"])
+
+
+async def test_a_cancel_waits_for_a_close_in_flight_and_is_refused(pool: asyncpg.Pool) -> None:
+    store = await _seed(pool)
+    kept, _ = await _place(pool, store, [(store.items[0], 1)])
+    async with pool.acquire() as staff, pool.acquire() as kitchen:
+        closing = staff.transaction()
+        await closing.start()
+        await staff.execute("SELECT 1 FROM tables WHERE id = $1 FOR NO KEY UPDATE", store.tables[0])
+        await staff.fetchval(CLOSE_SESSION, store.tables[0])
+        cancelling = asyncio.ensure_future(
+            kitchen.execute("UPDATE orders SET status = 'cancelled' WHERE id = $1", kept["id"]))
+        await _wait_until_blocked(pool, kitchen.get_server_pid())
+        await closing.commit()
+        with pytest.raises(asyncpg.PostgresError) as caught:
+            await cancelling
+    assert caught.value.sqlstate == "TO409"
+    assert await pool.fetchval("SELECT status FROM orders WHERE id = $1", kept["id"]) == "pending"

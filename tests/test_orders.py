@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import Any
 
 import asyncpg
 import httpx
 
-from tests.helpers import Stores, place
+from tests.conftest import ServerProcess
+from tests.helpers import Store, Stores, place
 
 
 async def test_server_prices_the_order_and_keeps_snapshots(client: httpx.AsyncClient, stores: Stores) -> None:
@@ -147,11 +149,12 @@ async def test_admin_order_filters(client: httpx.AsyncClient, stores: Stores) ->
     o2 = (await place(client, store.tables[2], [(item, 1)])).json()
     await client.patch(f"/admin/orders/{o2['id']}", headers=store.admin, json={"status": "preparing"})
     everything = (await client.get("/admin/orders", headers=store.admin)).json()
-    assert [o["id"] for o in everything] == [o2["id"], o1["id"]]
+    assert [o["id"] for o in everything["items"]] == [o2["id"], o1["id"]]
+    assert everything["next_cursor"] is None
     preparing = (await client.get("/admin/orders", params={"status": "preparing"}, headers=store.admin)).json()
-    assert [o["id"] for o in preparing] == [o2["id"]]
+    assert [o["id"] for o in preparing["items"]] == [o2["id"]]
     table_1 = (await client.get("/admin/orders", params={"table_id": store.tables[1].id}, headers=store.admin))
-    assert [o["id"] for o in table_1.json()] == [o1["id"]]
+    assert [o["id"] for o in table_1.json()["items"]] == [o1["id"]]
 
 
 async def test_close_session_moves_orders_to_history(client: httpx.AsyncClient, stores: Stores) -> None:
@@ -168,7 +171,7 @@ async def test_close_session_moves_orders_to_history(client: httpx.AsyncClient, 
     assert again.status_code == 409
     view = (await client.get("/orders", headers=table.headers)).json()
     assert view == {"session": None, "total_amount": 0, "orders": []}
-    assert (await client.get("/admin/orders", headers=store.admin)).json() == []
+    assert (await client.get("/admin/orders", headers=store.admin)).json() == {"items": [], "next_cursor": None}
     second = (await place(client, table, [(item, 1)])).json()
     assert second["session_id"] != first["session_id"]
     history = (await client.get(f"/admin/tables/{table.id}/history", headers=store.admin)).json()
@@ -218,3 +221,143 @@ async def test_deleting_a_menu_item_keeps_past_lines(client: httpx.AsyncClient, 
     assert orders[0]["id"] == order["id"]
     assert line == {"menu_item_id": None, "name": name, "unit_price": price, "quantity": 2,
                     "line_total": 2 * price}
+
+
+# --- order floods (issue 9, point 9): a rate per table, and a paged board ---------------------------
+
+RATE_LIMIT = 20  # ORDER_RATE_LIMIT_PER_MINUTE's default, which the shared test server runs with
+PROBLEM_JSON = "application/problem+json"
+
+
+def retry_after(response: httpx.Response) -> int:
+    assert response.status_code == 429, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    assert response.json()["status"] == 429
+    return int(response.headers["retry-after"])
+
+
+async def test_a_table_places_at_most_twenty_orders_a_minute(client: httpx.AsyncClient, stores: Stores,
+                                                             pool: asyncpg.Pool) -> None:
+    store = await stores.create()
+    table = store.tables[1]
+    item = store.item_ids()[0]
+    first = await place(client, table, [(item, 1)], idempotency_key="first")
+    assert first.status_code == 201
+    # Counted under the table's row lock: of 24 at once, exactly as many as the window has room for.
+    burst = await asyncio.gather(*(place(client, table, [(item, 1)]) for _ in range(24)))
+    statuses = sorted(r.status_code for r in burst)
+    assert statuses == [201] * (RATE_LIMIT - 1) + [429] * (24 - RATE_LIMIT + 1)
+    refused = next(r for r in burst if r.status_code == 429)
+    assert 1 <= retry_after(refused) <= 60
+    assert await pool.fetchval("SELECT count(*) FROM orders WHERE table_id = $1", table.id) == RATE_LIMIT
+
+    # A retry of an accepted order is answered as before: replays take no slot and are never refused.
+    replay = await place(client, table, [(item, 1)], idempotency_key="first")
+    assert replay.status_code == 201 and replay.json()["id"] == first.json()["id"]
+    assert replay.headers.get("idempotent-replayed") == "true"
+    # A new key is a new order: refused, and not remembered (a later retry of it is a new attempt).
+    assert (await place(client, table, [(item, 1)], idempotency_key="second")).status_code == 429
+    # The limit is per table: the next table orders as usual.
+    assert (await place(client, store.tables[2], [(item, 1)])).status_code == 201
+
+    # A sliding window of 60 seconds: Retry-After counts down to when the oldest order leaves it...
+    await pool.execute("UPDATE orders SET created_at = created_at - interval '50 seconds' WHERE id = $1",
+                       first.json()["id"])
+    assert retry_after(await place(client, table, [(item, 1)])) <= 10
+    # ...and once it has left, exactly one more order fits.
+    await pool.execute("UPDATE orders SET created_at = created_at - interval '11 seconds' WHERE id = $1",
+                       first.json()["id"])
+    assert (await place(client, table, [(item, 1)], idempotency_key="second")).status_code == 201
+    assert (await place(client, table, [(item, 1)])).status_code == 429
+
+
+async def _place_many(client: httpx.AsyncClient, store: Store, count: int) -> list[int]:
+    """`count` orders spread over the store's tables (within each table's rate), oldest first."""
+    item = store.item_ids()[0]
+    ids = []
+    for n in range(count):
+        response = await place(client, store.tables[1 + n % len(store.tables)], [(item, 1 + n % 3)])
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    return ids
+
+
+async def _pages(client: httpx.AsyncClient, store: Store, **params: Any) -> list[dict[str, Any]]:
+    pages = []
+    cursor = None
+    while True:
+        response = await client.get("/admin/orders", headers=store.admin,
+                                    params={**params, **({"cursor": cursor} if cursor else {})})
+        assert response.status_code == 200, response.text
+        pages.append(response.json())
+        cursor = pages[-1]["next_cursor"]
+        if cursor is None:
+            return pages
+        assert len(pages) < 100
+
+
+async def test_the_board_pages_orders_newest_first(client: httpx.AsyncClient, stores: Stores) -> None:
+    store = await stores.create(tables=3)
+    placed = await _place_many(client, store, 7)
+    pages = await _pages(client, store, limit=3)
+    assert [len(page["items"]) for page in pages] == [3, 3, 1]
+    assert [o["id"] for page in pages for o in page["items"]] == placed[::-1]
+    assert all(isinstance(page["next_cursor"], str) for page in pages[:-1])
+
+    # Keyset paging: orders placed meanwhile show on the first page, never shift a later one.
+    second_page = (await client.get("/admin/orders", headers=store.admin,
+                                    params={"limit": 3, "cursor": pages[0]["next_cursor"]})).json()
+    newer = await _place_many(client, store, 2)
+    again = (await client.get("/admin/orders", headers=store.admin,
+                              params={"limit": 3, "cursor": pages[0]["next_cursor"]})).json()
+    assert again == second_page
+    first = (await client.get("/admin/orders", headers=store.admin, params={"limit": 3})).json()
+    assert [o["id"] for o in first["items"]] == [newer[1], newer[0], placed[-1]]
+
+    # Filters page the same way.
+    table_1 = await _pages(client, store, limit=2, table_id=store.tables[1].id)
+    assert [len(page["items"]) for page in table_1] == [2, 2]
+    assert [o["id"] for page in table_1 for o in page["items"]] == [newer[0], placed[6], placed[3], placed[0]]
+
+
+async def test_the_board_gives_a_hundred_orders_a_page_by_default(client: httpx.AsyncClient,
+                                                                  stores: Stores) -> None:
+    store = await stores.create(tables=6)
+    placed = await _place_many(client, store, 101)
+    pages = await _pages(client, store)
+    assert [len(page["items"]) for page in pages] == [100, 1]
+    assert [o["id"] for page in pages for o in page["items"]] == placed[::-1]
+    whole = (await client.get("/admin/orders", headers=store.admin, params={"limit": 500})).json()
+    assert [o["id"] for o in whole["items"]] == placed[::-1] and whole["next_cursor"] is None
+
+
+async def test_bad_page_parameters_are_422_naming_them(client: httpx.AsyncClient, stores: Stores) -> None:
+    store = await stores.create()
+    await _place_many(client, store, 2)
+    good = (await client.get("/admin/orders", headers=store.admin, params={"limit": 1})).json()["next_cursor"]
+    assert isinstance(good, str)
+    for params, field in (({"limit": 0}, "limit"), ({"limit": 501}, "limit"), ({"limit": "ten"}, "limit"),
+                          ({"cursor": "not-a-cursor"}, "cursor"), ({"cursor": good + "A"}, "cursor"),
+                          ({"cursor": good[:-1] + "!"}, "cursor"), ({"cursor": ""}, "cursor"),
+                          ({"cursor": "A" * 22}, "cursor"),  # id 0
+                          ({"cursor": "f" * 22}, "cursor"),  # a time no calendar has
+                          ({"cursor": "x" * 1000}, "cursor")):
+        response = await client.get("/admin/orders", headers=store.admin, params=params)
+        assert response.status_code == 422, (params, response.text)
+        assert response.headers["content-type"].startswith(PROBLEM_JSON)
+        assert any(field in error["field"] for error in response.json()["errors"]), (params, response.text)
+
+
+async def test_the_page_is_documented(server: ServerProcess) -> None:
+    async with httpx.AsyncClient() as plain:
+        document = (await plain.get(f"{server.url}/schema/openapi.json")).json()
+    operation = document["paths"]["/api/v1/admin/orders"]["get"]
+    parameters = {p["name"]: p for p in operation["parameters"]}
+    assert parameters["limit"]["schema"]["maximum"] == 500 and parameters["limit"]["schema"]["default"] == 100
+    assert parameters["cursor"]["required"] is False
+    page_ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    page = document["components"]["schemas"][page_ref.rsplit("/", 1)[1]]
+    assert set(page["required"]) == {"items", "next_cursor"}
+    assert page["properties"]["items"]["type"] == "array"
+    placed = document["paths"]["/api/v1/orders"]["post"]["responses"]
+    assert "429" in placed

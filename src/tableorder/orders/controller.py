@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import re
+import struct
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import asyncpg
@@ -14,7 +18,14 @@ from litestar.params import HeaderParameter, Parameter
 
 from tableorder.kit import MAX_BIGINT, PathId, raw_json
 from tableorder.orders import queries
-from tableorder.orders.schemas import OrderCreate, OrderOut, OrderStatus, OrderStatusUpdate, TableOrders
+from tableorder.orders.schemas import (
+    OrderCreate,
+    OrderOut,
+    OrderPage,
+    OrderStatus,
+    OrderStatusUpdate,
+    TableOrders,
+)
 from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, not_found, problem_spec
 from tableorder.security import Principal, admin_principal, table_principal
 
@@ -38,6 +49,39 @@ def _unorderable(data: OrderCreate, detail: str | None) -> ProblemError:
     return ProblemError(422, "Some menu items cannot be ordered.", slug="unorderable-items", errors=errors)
 
 
+def _too_many_orders(limit: int, detail: str | None) -> ProblemError:
+    retry_after = msgspec.json.decode(detail or "{}", type=dict[str, int]).get("retry_after", 60)
+    return ProblemError(
+        429, f"This table placed {limit} orders within the last minute; try again in {retry_after} s.",
+        slug="too-many-orders", headers={"Retry-After": str(retry_after)})
+
+
+# The cursor of GET /admin/orders: the (created_at, id) key of a page's last order, as 16 bytes
+# (microseconds since the epoch, id) in unpadded base64url. Opaque to clients.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
+def _encode_cursor(after: tuple[datetime, int]) -> str:
+    created_at, order_id = after
+    micros = (created_at - _EPOCH) // timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(struct.pack(">qq", micros, order_id)).rstrip(b"=").decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        if not _CURSOR.fullmatch(cursor):
+            raise ValueError(cursor)
+        micros, order_id = struct.unpack(">qq", base64.urlsafe_b64decode(cursor + "=="))
+        if order_id < 1:
+            raise ValueError(cursor)
+        return _EPOCH + timedelta(microseconds=micros), order_id
+    except (ValueError, OverflowError) as exc:
+        raise ProblemError(422, "The cursor is not one this API gave out.", slug="validation-error", errors=[
+            FieldError(field="query.cursor", message="Pass the next_cursor of the previous page as it is.")
+        ]) from exc
+
+
 class GuestOrderController(Controller):
     path = "/orders"
     tags = ["Guest"]
@@ -46,15 +90,18 @@ class GuestOrderController(Controller):
 
     @post(operation_id="PlaceOrder", status_code=201, summary="Place an order for this table",
           responses={**AUTH_PROBLEMS, 404: problem_spec("The table no longer exists"),
-                     409: problem_spec("Idempotency-Key reused with a different body")})
+                     409: problem_spec("Idempotency-Key reused with a different body"),
+                     429: problem_spec("The table placed ORDER_RATE_LIMIT_PER_MINUTE orders within the last "
+                                       "60 seconds; Retry-After gives the seconds until it may order again")})
     async def place_order(self, state: State, principal: Principal, data: OrderCreate,
                           idempotency_key: IdempotencyKey = None) -> Response[OrderOut]:
         request_hash = hashlib.sha256(msgspec.json.encode(data)).digest()
+        rate_limit: int = state.settings.order_rate_limit_per_minute
         try:
             row = await queries.place_order(
                 state.pool, principal.store_id, principal.subject_id,
                 [line.menu_item_id for line in data.items], [line.quantity for line in data.items],
-                data.note, idempotency_key, request_hash)
+                data.note, idempotency_key, request_hash, rate_limit)
         except asyncpg.PostgresError as exc:
             match exc.sqlstate:
                 case "TO422":
@@ -63,6 +110,8 @@ class GuestOrderController(Controller):
                     raise conflict("This Idempotency-Key was already used with a different request.") from exc
                 case "TO404":
                     raise not_found("Table") from exc
+                case "TO429":
+                    raise _too_many_orders(rate_limit, exc.detail) from exc
             raise
         headers = {"Idempotent-Replayed": "true"} if row["replayed"] else None
         return raw_json(row["order_doc"], status_code=201, headers=headers)
@@ -80,16 +129,24 @@ class AdminOrderController(Controller):
     dependencies = {"principal": Provide(admin_principal)}
     security = [{"AdminToken": []}, {"AdminCookie": []}]
 
-    @get(operation_id="ListOrders", summary="Orders of open sessions, newest first", responses=AUTH_PROBLEMS)
+    @get(operation_id="ListOrders", summary="Orders of open sessions, newest first, a page at a time",
+         responses=AUTH_PROBLEMS)
     async def list_orders(
         self, state: State, principal: Principal, status: OrderStatus | None = None,
         table_id: Annotated[int | None, Parameter(ge=1, le=MAX_BIGINT)] = None,
-    ) -> Response[list[OrderOut]]:
-        return raw_json(await queries.open_orders(state.pool, principal.store_id, status, table_id))
+        limit: Annotated[int, Parameter(ge=1, le=500, description="Orders per page")] = 100,
+        cursor: Annotated[str | None, Parameter(
+            max_length=64, description="The previous page's `next_cursor`, for the page after it")] = None,
+    ) -> Response[OrderPage]:
+        after = _decode_cursor(cursor) if cursor is not None else None
+        page = await queries.open_orders(state.pool, principal.store_id, status, table_id, limit, after)
+        next_cursor = f'"{_encode_cursor(page.after)}"' if page.after is not None else "null"
+        return raw_json(f'{{"items":[{",".join(page.documents)}],"next_cursor":{next_cursor}}}')
 
     @patch("/{order_id:int}", operation_id="UpdateOrderStatus", summary="Move an order's status forward",
            responses={**AUTH_PROBLEMS, 404: problem_spec("No such order in this store"),
-                      409: problem_spec("A backward move, or a move out of a final status")})
+                      409: problem_spec("A backward move, a move out of a final status, or an order of a closed "
+                                        "session (settled history)")})
     async def update_status(self, state: State, principal: Principal, order_id: PathId,
                             data: OrderStatusUpdate) -> Response[OrderOut]:
         return raw_json(await _set_status(state, principal, order_id, data.status))
@@ -97,7 +154,7 @@ class AdminOrderController(Controller):
     @delete("/{order_id:int}", operation_id="CancelOrder", status_code=200,
             summary="Cancel an order (it stays in history and counts in no total)",
             responses={**AUTH_PROBLEMS, 404: problem_spec("No such order in this store"),
-                       409: problem_spec("The order is already completed")})
+                       409: problem_spec("The order is already completed, or its session is closed")})
     async def cancel_order(self, state: State, principal: Principal, order_id: PathId) -> Response[OrderOut]:
         return raw_json(await _set_status(state, principal, order_id, "cancelled"))
 

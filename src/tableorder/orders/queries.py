@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 import asyncpg
 
-PLACE_ORDER = "SELECT order_doc::text, replayed FROM place_order($1, $2, $3, $4, $5, $6, $7)"
+PLACE_ORDER = "SELECT order_doc::text, replayed FROM place_order($1, $2, $3, $4, $5, $6, $7, $8)"
 
 
 async def place_order(pool: asyncpg.Pool, store_id: int, table_id: int, item_ids: list[int],
                       quantities: list[int], note: str | None, idempotency_key: str | None,
-                      request_hash: bytes) -> asyncpg.Record:
-    """Raises asyncpg errors with SQLSTATE TO404 / TO409 / TO422 (see the migration)."""
+                      request_hash: bytes, rate_limit: int) -> asyncpg.Record:
+    """`rate_limit`: orders the table may place in any 60 seconds (0: no limit).
+    Raises asyncpg errors with SQLSTATE TO404 / TO409 / TO422 / TO429 (see migrations 0001, 0002)."""
     return await pool.fetchrow(PLACE_ORDER, store_id, table_id, item_ids, quantities, note,
-                               idempotency_key, request_hash)
+                               idempotency_key, request_hash, rate_limit)
 
 
 TABLE_ORDERS = """
@@ -32,18 +36,36 @@ async def table_orders(pool: asyncpg.Pool, store_id: int, table_id: int) -> str:
     return document
 
 
+# Newest first, a page at a time: keyset on (created_at, id), so a page is as cheap at the end as at
+# the start and orders placed meanwhile never shift the next page. One row more than asked tells
+# whether there is a next page.
 OPEN_ORDERS = """
-SELECT coalesce(json_agg(order_json(o) ORDER BY o.created_at DESC, o.id DESC), '[]')::text
+SELECT order_json(o)::text AS document, o.created_at, o.id
   FROM orders o JOIN table_sessions s ON s.id = o.session_id AND s.closed_at IS NULL
  WHERE o.store_id = $1
    AND ($2::text IS NULL OR o.status = $2)
    AND ($3::bigint IS NULL OR o.table_id = $3)
+   AND ($4::timestamptz IS NULL OR (o.created_at <= $4 AND (o.created_at, o.id) < ($4, $5::bigint)))
+ ORDER BY o.created_at DESC, o.id DESC
+ LIMIT $6::int + 1
 """
 
 
-async def open_orders(pool: asyncpg.Pool, store_id: int, status: str | None, table_id: int | None) -> str:
-    document: str = await pool.fetchval(OPEN_ORDERS, store_id, status, table_id)
-    return document
+@dataclass(frozen=True)
+class PageRows:
+    documents: list[str]  # order documents, newest first
+    after: tuple[datetime, int] | None  # the key of the last one when there is a next page
+
+
+async def open_orders(pool: asyncpg.Pool, store_id: int, status: str | None, table_id: int | None,
+                      limit: int, after: tuple[datetime, int] | None) -> PageRows:
+    """A page of the open sessions' orders, starting after the key `after` (from the previous page)."""
+    after_created, after_id = after if after is not None else (None, None)
+    rows = await pool.fetch(OPEN_ORDERS, store_id, status, table_id, after_created, after_id, limit)
+    shown = rows[:limit]
+    more = len(rows) > limit
+    return PageRows(documents=[row["document"] for row in shown],
+                     after=(shown[-1]["created_at"], shown[-1]["id"]) if more else None)
 
 
 # Moves the status; a row that already has the target status is left untouched (no event).

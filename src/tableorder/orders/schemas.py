@@ -65,3 +65,10 @@ class TableOrders(msgspec.Struct):
 
 class OrderStatusUpdate(msgspec.Struct, forbid_unknown_fields=True):
     status: OrderStatus
+
+
+class OrderPage(msgspec.Struct):
+    """A page of orders, newest first; `next_cursor` (None on the last page) asks for the next one."""
+
+    items: list[OrderOut]
+    next_cursor: str | None
