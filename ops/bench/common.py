@@ -135,8 +135,8 @@ async def seed_store(pool: asyncpg.Pool, code: str, tables: int = 50, categories
                     store_id, category_id, f"메뉴 {c + 1}-{i + 1}", "맛있는 요리 " * 5, 1000 * (i + 1), i))
     return {
         "id": store_id,
-        "admin_token": tokens.issue("admin", store_id, admin_id),
-        "table_tokens": [tokens.issue("table", store_id, t) for t in table_ids],
+        "admin_token": tokens.issue("admin", store_id, admin_id, 1),  # a new account: credential version 1
+        "table_tokens": [tokens.issue("table", store_id, t, 1) for t in table_ids],
         "table_ids": table_ids,
         "item_ids": item_ids,
         "item_id": item_ids[0],
