@@ -105,9 +105,10 @@ class AuthController(Controller):
         )
 
 
-def clear_admin_cookie(settings: Settings) -> Cookie:
-    return Cookie(key=ADMIN_COOKIE, value="", path="/api/v1/admin", httponly=True, samesite="strict",
-                  secure=not settings.debug, max_age=0)
+# Logout clears the staff cookie. Secure always: a browser only sends the cookie back to where it
+# may (localhost counts as secure in development), and the token is revoked whatever the cookie does.
+CLEARED_ADMIN_COOKIE = Cookie(key=ADMIN_COOKIE, value="", path="/api/v1/admin", httponly=True, samesite="strict",
+                              secure=True, max_age=0)
 
 
 class LogoutController(Controller):
@@ -116,11 +117,10 @@ class LogoutController(Controller):
     dependencies = {"principal": Provide(any_principal)}
     security = [{"AdminToken": []}, {"TableToken": []}]
 
-    @post(operation_id="Logout", status_code=204, responses=AUTH_PROBLEMS,
+    @post(operation_id="Logout", status_code=204, responses=AUTH_PROBLEMS, response_cookies=[CLEARED_ADMIN_COOKIE],
           summary="End the presented token (staff or tablet) on every replica; clears the staff cookie")
-    async def logout(self, state: State, principal: Principal) -> Response[None]:
+    async def logout(self, state: State, principal: Principal) -> None:
         await queries.revoke_token(state.pool, principal.store_id, principal.token_id, principal.expires_at)
-        return Response(None, status_code=204, cookies=[clear_admin_cookie(state.settings)])
 
 
 class AdminPasswordController(Controller):

@@ -204,7 +204,7 @@ class AdminStreamController(Controller):
     @get(operation_id="StreamStoreEvents", responses=STREAM_PROBLEMS, media_type=EVENT_STREAM,
          summary="Live feed (SSE) of the store: order.created/updated/cancelled, table.session_closed, "
                  "menu.updated; `id` is the store's event position")
-    async def stream(self, state: State, principal: Principal, last_event_id: LastEventId = None) -> Response[bytes]:
+    async def stream(self, state: State, principal: Principal, last_event_id: LastEventId = None) -> Response[Any]:
         return await open_stream(state, principal, None, last_event_id)
 
 
@@ -216,5 +216,5 @@ class GuestStreamController(Controller):
 
     @get(operation_id="StreamTableEvents", responses=STREAM_PROBLEMS, media_type=EVENT_STREAM,
          summary="Live feed (SSE) of this table's own orders since its current session began")
-    async def stream(self, state: State, principal: Principal, last_event_id: LastEventId = None) -> Response[bytes]:
+    async def stream(self, state: State, principal: Principal, last_event_id: LastEventId = None) -> Response[Any]:
         return await open_stream(state, principal, principal.subject_id, last_event_id)
