@@ -37,15 +37,18 @@ async def table_orders(pool: asyncpg.Pool, store_id: int, table_id: int) -> str:
 
 
 # Newest first, a page at a time: keyset on (created_at, id), so a page is as cheap at the end as at
-# the start and orders placed meanwhile never shift the next page. One row more than asked tells
-# whether there is a next page.
+# the start and orders placed meanwhile never shift the next page. The first page starts after
+# (infinity, max id): one condition for every page, which the index on (store_id, created_at) can
+# start from whatever plan the statement gets. One row more than asked tells whether there is a
+# next page.
 OPEN_ORDERS = """
 SELECT order_json(o)::text AS document, o.created_at, o.id
   FROM orders o JOIN table_sessions s ON s.id = o.session_id AND s.closed_at IS NULL
  WHERE o.store_id = $1
    AND ($2::text IS NULL OR o.status = $2)
    AND ($3::bigint IS NULL OR o.table_id = $3)
-   AND ($4::timestamptz IS NULL OR (o.created_at <= $4 AND (o.created_at, o.id) < ($4, $5::bigint)))
+   AND o.created_at <= coalesce($4::timestamptz, 'infinity')
+   AND (o.created_at, o.id) < (coalesce($4::timestamptz, 'infinity'), coalesce($5::bigint, 9223372036854775807))
  ORDER BY o.created_at DESC, o.id DESC
  LIMIT $6::int + 1
 """
