@@ -592,10 +592,16 @@ async def test_place_order_refuses_beyond_the_rate_with_the_wait(pool: asyncpg.P
     with pytest.raises(asyncpg.PostgresError) as caught:
         await _place_limited(pool, store, 3)
     assert caught.value.sqlstate == "TO429"
-    assert 59 <= json.loads(caught.value.detail)["retry_after"] <= 60
+    assert 1 <= json.loads(caught.value.detail)["retry_after"] <= 60
     assert (await _place_limited(pool, store, 3, key="k"))["id"] == first["id"]  # a replay still answers
-    # The window slides: once the oldest is more than 60 seconds old, one more fits.
-    await pool.execute("UPDATE orders SET created_at = created_at - interval '61 seconds' WHERE id = $1",
+    # The window slides: the wait is until the oldest order is 60 seconds old...
+    await pool.execute("UPDATE orders SET created_at = created_at - interval '45 seconds' WHERE id = $1",
+                       first["id"])
+    with pytest.raises(asyncpg.PostgresError) as caught:
+        await _place_limited(pool, store, 3)
+    assert 1 <= json.loads(caught.value.detail)["retry_after"] <= 15
+    # ...and then one more fits.
+    await pool.execute("UPDATE orders SET created_at = created_at - interval '16 seconds' WHERE id = $1",
                        first["id"])
     await _place_limited(pool, store, 3)
     with pytest.raises(asyncpg.PostgresError):
