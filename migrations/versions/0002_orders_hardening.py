@@ -3,8 +3,8 @@
 - place_order() checks and prices the menu in one statement over one set of menu rows, locked until
   commit (point 8), and refuses an order beyond p_rate_limit orders of the table in the last 60
   seconds with SQLSTATE TO429 (point 9; counted under the table row lock, on a new index).
-- orders_check_status() refuses any status move of an order whose session is closed (point 10),
-  reading the session row FOR SHARE so that close-session and the move take turns.
+- orders_check_status() refuses any status move of an order whose session is closed (point 10);
+  it holds the table row and the session row FOR SHARE, so close-session and the move take turns.
 
 The downgrade restores 0001's definitions word for word.
 
