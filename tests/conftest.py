@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import asyncpg
 import httpx
@@ -137,6 +137,16 @@ class ServerProcess:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError("server did not become ready")
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def api(self, **options: Any) -> httpx.AsyncClient:
+        """An HTTP client for this server's API (`/api/v1`)."""
+        return httpx.AsyncClient(base_url=f"{self.url}/api/v1", **{"timeout": 30, **options})
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -170,15 +170,13 @@ OWNER = "198.51.100.7"
 @pytest.fixture(scope="module")
 def throttled_server(database_url: str) -> Iterator[ServerProcess]:
     """Its peer is 127.0.0.1, a trusted proxy by default: X-Forwarded-For names the client."""
-    server = ServerProcess(database_url, env=THROTTLE_ENV).start()
-    yield server
-    server.stop()
+    with ServerProcess(database_url, env=THROTTLE_ENV) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 async def throttled(throttled_server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{throttled_server.url}/api/v1", timeout=30,
-                                 limits=httpx.Limits(max_connections=50)) as client:
+    async with throttled_server.api(limits=httpx.Limits(max_connections=50)) as client:
         client.cookies.jar.set_policy(DefaultCookiePolicy(allowed_domains=[]))
         yield client
 

@@ -23,15 +23,14 @@ PROBLEM_JSON = "application/problem+json"
 
 @pytest.fixture(scope="module")
 def unlimited(database_url: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(database_url, env={"ORDER_RATE_LIMIT_PER_MINUTE": "0"}).start()
-    yield server
-    server.stop()
+    with ServerProcess(database_url, env={"ORDER_RATE_LIMIT_PER_MINUTE": "0"}) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 async def api(unlimited: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
     limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
-    async with httpx.AsyncClient(base_url=f"{unlimited.url}/api/v1", timeout=30, limits=limits) as client:
+    async with unlimited.api(limits=limits) as client:
         yield client
 
 

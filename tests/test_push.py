@@ -23,21 +23,19 @@ REPLICA_ENV = {"SSE_HEARTBEAT_INTERVAL": "0.3", "SSE_MAX_CONNECTIONS_PER_STORE":
 
 @pytest.fixture(scope="module")
 def replica_a(database_url: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(database_url, env=REPLICA_ENV).start()
-    yield server
-    server.stop()
+    with ServerProcess(database_url, env=REPLICA_ENV) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def replica_b(database_url: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(database_url, env=REPLICA_ENV).start()
-    yield server
-    server.stop()
+    with ServerProcess(database_url, env=REPLICA_ENV) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 async def via_a(replica_a: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{replica_a.url}/api/v1", timeout=30) as client:
+    async with replica_a.api() as client:
         yield client
 
 

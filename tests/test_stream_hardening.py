@@ -64,16 +64,15 @@ async def open_streams(server: ServerProcess) -> int:
 @pytest.fixture(scope="module")
 def small_server(database_url: str) -> Iterator[ServerProcess]:
     """One worker with small quotas and a short write timeout."""
-    server = ServerProcess(database_url, env={
-        "SSE_MAX_CONNECTIONS_PER_STORE": "3", "SSE_MAX_CONNECTIONS_PER_TABLE": "2",
-        "SSE_WRITE_TIMEOUT": "1", "SSE_HEARTBEAT_INTERVAL": "0.5"}).start()
-    yield server
-    server.stop()
+    with ServerProcess(database_url, env={
+            "SSE_MAX_CONNECTIONS_PER_STORE": "3", "SSE_MAX_CONNECTIONS_PER_TABLE": "2",
+            "SSE_WRITE_TIMEOUT": "1", "SSE_HEARTBEAT_INTERVAL": "0.5"}) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 async def via_small(small_server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{small_server.url}/api/v1", timeout=30) as client:
+    async with small_server.api() as client:
         yield client
 
 

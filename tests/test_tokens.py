@@ -21,27 +21,25 @@ from tests.test_cli import tableorder
 
 @pytest.fixture(scope="module")
 def replica_a(database_url: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(database_url).start()
-    yield server
-    server.stop()
+    with ServerProcess(database_url) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def replica_b(database_url: str) -> Iterator[ServerProcess]:
-    server = ServerProcess(database_url).start()
-    yield server
-    server.stop()
+    with ServerProcess(database_url) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 async def via_a(replica_a: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{replica_a.url}/api/v1", timeout=30) as client:
+    async with replica_a.api() as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 async def via_b(replica_b: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{replica_b.url}/api/v1", timeout=30) as client:
+    async with replica_b.api() as client:
         yield client
 
 
