@@ -266,3 +266,23 @@ async def test_a_note_with_unicode_line_separators_is_one_data_line(
     assert len(lines) == 2 and lines[1].startswith(b"data: "), lines
     assert json.loads(lines[1][len(b"data: "):]) == order.json()
     assert b"\r" not in frame
+
+
+# -- SPEC section 3: the table stream carries menu.updated ---------------------------------------------------
+
+async def test_a_table_stream_carries_menu_changes_live_and_on_resume(
+        small_server: ServerProcess, via_small: httpx.AsyncClient, stores: Stores, pool: asyncpg.Pool) -> None:
+    store = await stores.create()
+    item = store.item_ids()[0]
+    async with table_stream(small_server, store.tables[1]) as tablet:
+        sold_out = await via_small.patch(f"/admin/menu-items/{item}", headers=store.admin, json={"available": False})
+        assert sold_out.status_code == 200
+        message = await tablet.next()
+        assert message.event == "menu.updated" and message.json()["id"] == item
+        seen = message.id
+    back = await via_small.patch(f"/admin/menu-items/{item}", headers=store.admin, json={"available": True})
+    assert back.status_code == 200
+    async with table_stream(small_server, store.tables[1], last_event_id=seen) as tablet:
+        message = await tablet.next()
+        assert message.event == "menu.updated" and message.id == await pool.fetchval(
+            "SELECT last_event_position FROM stores WHERE id = $1", store.id)

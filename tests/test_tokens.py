@@ -182,3 +182,44 @@ async def test_cli_set_admin_password_ends_every_token(database_url: str, via_a:
     unknown = await tableorder(database_url, "set-admin-password", "--store", store.code, "--username", "nobody",
                                "--password", "whatever-123")
     assert unknown.returncode == 1 and "no admin" in unknown.stderr
+
+
+async def test_an_open_stream_ends_when_its_token_expires(database_url: str, stores: Stores) -> None:
+    store = await stores.create()
+    with ServerProcess(database_url, env={"JWT_EXPIRATION_HOURS": "0.001"}) as short_lived:  # 3.6 s
+        async with short_lived.api() as api:
+            login = await api.post("/auth/table/login", json={
+                "store_code": store.code, "table_number": 1, "password": "table-pass"})
+            token = login.json()["access_token"]
+            async with EventStream(short_lived.url, "/api/v1/orders/stream", bearer(token)) as tablet:
+                assert tablet.status == 200
+                await asyncio.wait_for(tablet.ended.wait(), 10)
+            assert (await api.get("/orders", headers=bearer(token))).status_code == 401
+
+
+async def test_a_logout_while_a_replicas_listener_is_away_still_ends_its_streams(
+        replica_b: ServerProcess, via_a: httpx.AsyncClient, stores: Stores, pool: asyncpg.Pool) -> None:
+    store = await stores.create()
+    table = store.tables[1]
+    async with EventStream(replica_b.url, "/api/v1/orders/stream", table.headers) as tablet:
+        assert tablet.status == 200
+        # B's listener goes away; the logout's notification is sent while nobody on B listens.
+        await pool.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE application_name LIKE 'tableorder-listener-%'")
+        assert (await via_a.post("/auth/logout", headers=table.headers)).status_code == 204
+        await asyncio.wait_for(tablet.ended.wait(), 15)
+
+
+async def test_a_password_changed_in_sql_ends_the_token_that_changed_it_before(
+        via_a: httpx.AsyncClient, stores: Stores, pool: asyncpg.Pool) -> None:
+    store = await stores.create()
+    changed = await via_a.put("/admin/password", headers=store.admin,
+                              json={"current_password": ADMIN_PASSWORD, "new_password": "changed-once-1"})
+    assert changed.status_code == 204
+    assert (await via_a.get("/admin/tables", headers=store.admin)).status_code == 200
+    again = await via_a.put("/admin/password", headers=store.admin,
+                            json={"current_password": "changed-once-1", "new_password": "changed-twice-2"})
+    assert again.status_code == 204
+    assert (await via_a.get("/admin/tables", headers=store.admin)).status_code == 200  # still the kept one
+    await pool.execute("UPDATE admins SET password_hash = 'reset-by-the-owner' WHERE store_id = $1", store.id)
+    assert await status_soon(via_a, "/admin/tables", store.admin, 401) == 401

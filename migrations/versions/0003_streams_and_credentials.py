@@ -20,12 +20,16 @@ depends_on = None
 
 UPGRADE = """
 CREATE INDEX events_table ON events (store_id, table_id, position) WHERE table_id IS NOT NULL;
+-- Table streams also carry the store's menu changes.
+CREATE INDEX events_menu ON events (store_id, position) WHERE type = 'menu.updated';
 
 ALTER TABLE admins
     ADD COLUMN credential_version integer NOT NULL DEFAULT 1 CHECK (credential_version >= 1),
     -- The one token that survives its admin's own password change (PUT /admin/password): the one
-    -- that made it. Every other token of the admin ends.
-    ADD COLUMN kept_token uuid;
+    -- that made it, for the credential version that change made. Every other token of the admin
+    -- ends, and any later change (API, CLI or SQL) ends that one too.
+    ADD COLUMN kept_token uuid,
+    ADD COLUMN kept_version integer;
 ALTER TABLE tables
     ADD COLUMN credential_version integer NOT NULL DEFAULT 1 CHECK (credential_version >= 1);
 
@@ -90,7 +94,8 @@ DROP TRIGGER admins_bump_version ON admins;
 DROP FUNCTION credentials_notify(), credentials_bump_version();
 DROP TABLE revoked_tokens;
 ALTER TABLE tables DROP COLUMN credential_version;
-ALTER TABLE admins DROP COLUMN credential_version, DROP COLUMN kept_token;
+ALTER TABLE admins DROP COLUMN credential_version, DROP COLUMN kept_token, DROP COLUMN kept_version;
+DROP INDEX events_menu;
 DROP INDEX events_table;
 """
 

@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         credentials = app.state.credentials = Credentials(pool)
         # A token that stops holding ends its open streams too.
         credentials.on_change = lambda store_id: hub.revalidate(store_id, credentials.still_valid)
+        credentials.on_clear = lambda: hub.revalidate_all(credentials.still_valid)
         listener = app.state.listener = Listener(
             url, hub, {"menu.updated": menu_cache, "credentials.changed": credentials})
         listener.start()

@@ -131,7 +131,8 @@ class TokenService:
 # was not logged out. NULL when the subject is gone.
 _TOKEN_HOLDS = """
 SELECT CASE WHEN $1::text = 'admin'
-            THEN (SELECT a.credential_version = $4 OR a.kept_token IS NOT DISTINCT FROM $5::uuid
+            THEN (SELECT a.credential_version = $4
+                         OR (a.kept_token = $5::uuid AND a.kept_version = a.credential_version)
                     FROM admins a WHERE a.id = $2 AND a.store_id = $3)
             ELSE (SELECT t.credential_version = $4 FROM tables t WHERE t.id = $2 AND t.store_id = $3) END
        AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $5::uuid)
@@ -158,6 +159,7 @@ class Credentials:
         self._epoch = 0
         self.enabled = False  # only while the listener is connected
         self.on_change: Callable[[int], None] | None = None  # e.g. re-check the store's open streams
+        self.on_clear: Callable[[], None] | None = None  # e.g. re-check every open stream
 
     async def holds(self, principal: Principal) -> bool:
         answers = self._answers.get(principal.store_id)
@@ -187,10 +189,13 @@ class Credentials:
             self.on_change(store_id)
 
     def clear(self) -> None:
+        """Forget everything: the listener (re)connected, and changes may have been missed."""
         self._epoch += 1
         self._answers.clear()
         self._generations.clear()
         self._size = 0
+        if self.on_clear is not None:
+            self.on_clear()
 
 
 def unauthorized(detail: str) -> ProblemError:

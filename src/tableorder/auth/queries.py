@@ -78,8 +78,10 @@ async def admin_password_hash(conn: asyncpg.Pool, store_id: int, admin_id: int) 
 async def change_admin_password(conn: asyncpg.Pool, store_id: int, admin_id: int, password_hash: str,
                                 kept_token: str | None) -> bool:
     """A new password (the trigger bumps the credential version, ending every earlier token) and
-    the one token that survives it: the one that made the change, or none."""
+    the one token that survives it: the one that made the change, or none; kept for the version
+    this change makes (the expression sees the row before the trigger's bump)."""
     done: str = await conn.execute(
-        "UPDATE admins SET password_hash = $3, kept_token = $4::uuid WHERE id = $1 AND store_id = $2",
+        "UPDATE admins SET password_hash = $3, kept_token = $4::uuid, kept_version = credential_version + 1"
+        " WHERE id = $1 AND store_id = $2",
         admin_id, store_id, password_hash, kept_token)
     return done != "UPDATE 0"

@@ -33,24 +33,31 @@ SELECT position, type, table_id, payload::text FROM events
  WHERE store_id = $1 AND position > $2 ORDER BY position LIMIT $3
 """
 
-# Table streams carry the table's own order changes and the closing of its session.
+# Table streams carry the table's own order changes and the closing of its session, and the store's
+# menu changes (so an open tablet refreshes its menu).
 TABLE_EVENT_TYPES = frozenset({"order.created", "order.updated", "order.cancelled", "table.session_closed"})
+MENU_UPDATED = "menu.updated"
 
 # A resume's page: at most $3 events and, past the first, no more than $4 bytes of payload. A
-# table's backlog is filtered here, in SQL (index events_table), never loaded whole and filtered
-# in Python.
+# table's backlog is filtered here, in SQL, never loaded whole and filtered in Python: its own
+# events (index events_table) merged with the store's menu changes (index events_menu).
 _PAGE = """
 SELECT position, type, table_id, payload, fetched FROM (
     SELECT *, sum(size) OVER (ORDER BY position) - size AS before, count(*) OVER () AS fetched FROM (
         SELECT position, type, table_id, payload::text, octet_length(payload::text) AS size
-          FROM events
-         WHERE store_id = $1 AND position > $2 {table_filter}
+          FROM ({events}) AS matching
          ORDER BY position LIMIT $3) AS limited) AS page
  WHERE before < $4
  ORDER BY position
 """
-STORE_PAGE = _PAGE.format(table_filter="")
-TABLE_PAGE = _PAGE.format(table_filter="AND table_id = $5 AND type = ANY($6::text[])")
+STORE_PAGE = _PAGE.format(events="""
+    SELECT * FROM events WHERE store_id = $1 AND position > $2 ORDER BY position LIMIT $3""")
+TABLE_PAGE = _PAGE.format(events="""
+    (SELECT * FROM events WHERE store_id = $1 AND table_id = $5 AND position > $2 AND type = ANY($6::text[])
+      ORDER BY position LIMIT $3)
+    UNION ALL
+    (SELECT * FROM events WHERE store_id = $1 AND type = 'menu.updated' AND position > $2
+      ORDER BY position LIMIT $3)""")
 
 # Where a resume may start. `boundary` is the table's last session close: a table stream never
 # replays anything from before its current session (the previous party's orders and notes).
@@ -120,7 +127,8 @@ class Subscriber:
     dropped: bool = False
 
     def wants(self, event: Event) -> bool:
-        return self.table_id is None or (event.table_id == self.table_id and event.type in TABLE_EVENT_TYPES)
+        return (self.table_id is None or event.type == MENU_UPDATED
+                or (event.table_id == self.table_id and event.type in TABLE_EVENT_TYPES))
 
     def offer(self, event: Event) -> None:
         if self.dropped or self.catching_up or event.position <= self.last_sent or not self.wants(event):
@@ -139,6 +147,8 @@ class Subscriber:
         return item
 
     def drop(self) -> None:
+        if self.dropped:
+            return
         self.dropped = True
         while not self.queue.empty():
             self.queue.get_nowait()
@@ -284,22 +294,32 @@ class Hub:
             return
 
         async def check() -> None:
+            delay = 0.5
             try:
-                while True:
+                while store_id in self._feeds:
                     self._revalidate_again.discard(store_id)
-                    feed = self._feeds.get(store_id)
-                    for subscriber in list(feed.subscribers) if feed else []:
-                        if not subscriber.dropped and not await still_valid(subscriber.principal):
-                            subscriber.drop()
+                    try:
+                        for subscriber in list(self._feeds[store_id].subscribers):
+                            if not subscriber.dropped and not await still_valid(subscriber.principal):
+                                subscriber.drop()
+                    except Exception as exc:  # the database is away: check again until it answers
+                        log.warning("re-checking the streams of store %s failed: %r; retrying", store_id, exc)
+                        self._revalidate_again.add(store_id)
+                        await asyncio.sleep(delay)
+                        delay = min(delay * 2, 5.0)
+                        continue
                     if store_id not in self._revalidate_again:
                         return
-            except Exception as exc:  # whatever it was, the next change checks again
-                log.warning("re-checking the streams of store %s failed: %r", store_id, exc)
             finally:
                 self._revalidating.pop(store_id, None)
                 self._revalidate_again.discard(store_id)
 
         self._revalidating[store_id] = asyncio.create_task(check(), name=f"revalidate-{store_id}")
+
+    def revalidate_all(self, still_valid: Callable[[object], Awaitable[bool]]) -> None:
+        """Every store's streams are checked again (changes may have been missed meanwhile)."""
+        for store_id in list(self._feeds):
+            self.revalidate(store_id, still_valid)
 
     def _wake(self, feed: StoreFeed) -> None:
         feed.dirty = True

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from contextvars import ContextVar
 from typing import Annotated, Any
 
@@ -69,12 +70,14 @@ logging.getLogger("uvicorn.error").addFilter(DroppedStreamFilter())
 
 
 class EventStreamResponse(Response[bytes]):
-    def __init__(self, hub: Hub, subscriber: Subscriber, resume: bool, write_timeout: float) -> None:
+    def __init__(self, hub: Hub, subscriber: Subscriber, resume: bool, write_timeout: float,
+                 expires_at: float) -> None:
         super().__init__(content=b"", media_type=EVENT_STREAM, headers=STREAM_HEADERS)
         self._hub = hub
         self._subscriber = subscriber
         self._resume = resume
         self._write_timeout = write_timeout
+        self._expires_at = expires_at  # the token's expiry: the stream ends with it
 
     def to_asgi_response(self, app: Any, request: Any, **kwargs: Any) -> Any:
         return self._serve
@@ -82,9 +85,13 @@ class EventStreamResponse(Response[bytes]):
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         writer = asyncio.create_task(self._write(send), name="sse-writer")
         watcher = asyncio.create_task(_until_disconnected(receive), name="sse-disconnect")
+        # When the token expires the stream ends (cleanly: the client logs in again and resumes).
+        loop = asyncio.get_running_loop()
+        expiry = loop.call_later(max(0.0, self._expires_at - time.time()), self._subscriber.drop)
         try:
             await asyncio.wait({writer, watcher}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            expiry.cancel()
             writer.cancel()
             watcher.cancel()
             outcome, _ = await asyncio.gather(writer, watcher, return_exceptions=True)
@@ -192,7 +199,8 @@ async def open_stream(state: State, principal: Principal, table_id: int | None,
         detail = ("This table already has the most event streams allowed; close another one first."
                   if exc.scope == "table" else "This store has too many open event streams on this server.")
         raise ProblemError(429, detail, slug="too-many-streams", headers={"Retry-After": "5"}) from exc
-    return EventStreamResponse(hub, subscriber, last_event_id is not None, state.settings.sse_write_timeout)
+    return EventStreamResponse(hub, subscriber, last_event_id is not None, state.settings.sse_write_timeout,
+                               principal.expires_at)
 
 
 class AdminStreamController(Controller):
