@@ -26,6 +26,7 @@ from tableorder.logs import configure_logging
 from tableorder.menu.cache import MenuCache
 from tableorder.menu.controller import AdminCategoryController, AdminMenuItemController, GuestMenuController
 from tableorder.orders.controller import AdminOrderController, GuestOrderController
+from tableorder.pages import pages
 from tableorder.problems import EXCEPTION_HANDLERS, APIRequest
 from tableorder.security import ADMIN_COOKIE, Credentials, TokenService
 from tableorder.settings import Settings
@@ -127,7 +128,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
     )
     return Litestar(
-        route_handlers=[api, HealthController],
+        route_handlers=[api, HealthController, pages],
         lifespan=[lifespan],
         state=None,
         exception_handlers=EXCEPTION_HANDLERS,
