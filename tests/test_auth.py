@@ -152,14 +152,15 @@ async def test_every_wrong_credential_gets_the_same_401(anon: httpx.AsyncClient,
 # --- throttling ----------------------------------------------------------------------------------
 # A server of its own with small, round numbers: 2 free failures per (account, address), then locks
 # of 100, 200, 400, 400... seconds; counts forgotten after 1000 s of quiet; 8 failures per store and
-# kind per 1000 s. Time passes by moving the store's throttling timestamps back (`fast_forward`),
-# so no test sleeps and every Retry-After is far from a rounding edge.
+# kind per 1000 s, at most 2 of them from one address. Time passes by moving the store's throttling
+# timestamps back (`fast_forward`), so no test sleeps and every Retry-After is far from a rounding edge.
 
 FREE = 2
 BACKOFF = 100
 CAP = 400
 WINDOW = 1000
 STORE_MAX = 8
+ADDRESS_MAX = 12  # across every store and account: on a server of its own (test servers have it off)
 THROTTLE_ENV = {"LOGIN_MAX_FAILURES": str(FREE), "LOGIN_BACKOFF_SECONDS": str(BACKOFF),
                 "LOGIN_LOCKOUT_SECONDS": str(CAP), "LOGIN_WINDOW_SECONDS": str(WINDOW),
                 "LOGIN_STORE_MAX_FAILURES": str(STORE_MAX)}
@@ -182,16 +183,17 @@ async def throttled(throttled_server: ServerProcess) -> AsyncIterator[httpx.Asyn
 
 
 async def fast_forward(pool: asyncpg.Pool, code: str, seconds: float) -> None:
-    """Let `seconds` pass for the throttling state of one store (every address, both kinds)."""
+    """Let `seconds` pass for the throttling state of one store (every address, both kinds; the
+    per-address ceiling across stores is off on the throttled server)."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             "UPDATE login_attempts SET last_failure_at = last_failure_at - make_interval(secs => $2),"
             " locked_until = locked_until - make_interval(secs => $2),"
             " last_success_at = last_success_at - make_interval(secs => $2)"
             " WHERE split_part(key, ':', 2) = $1", code, float(seconds))
-        await conn.execute(
-            "UPDATE login_store_failures SET window_started_at = window_started_at - make_interval(secs => $2)"
-            " WHERE store_code = $1", code, float(seconds))
+        for windows in ("login_store_failures", "login_store_address_failures"):
+            await conn.execute(f"UPDATE {windows} SET window_started_at = window_started_at"
+                               " - make_interval(secs => $2) WHERE store_code = $1", code, float(seconds))
 
 
 def assert_locked_for(response: httpx.Response, seconds: int) -> int:
@@ -311,6 +313,36 @@ async def test_a_store_ceiling_across_addresses_spares_the_other_kind(throttled:
     assert (await table_login(throttled, store.code, 1, address="203.0.113.206")).status_code == 200
 
 
+async def test_one_address_cannot_trip_the_store_ceiling(throttled: httpx.AsyncClient, stores: Stores) -> None:
+    """Guessers making up usernames and table numbers, one from an IPv4 address, one rotating through an
+    IPv6 /64 (one address): each address counts at most FREE failures towards its store's ceiling per
+    window, so the real admin and a new tablet still log in from addresses of their own."""
+    store = await stores.create()
+    for i in range(3 * STORE_MAX):
+        attacker = ATTACKER if i % 2 else f"2001:db8:66:1::{i + 1}"
+        for response in (await admin_login(throttled, store.code, username=f"made-up-{i}", address=attacker),
+                         await table_login(throttled, store.code, 900 + i, address=attacker)):
+            assert response.status_code in (401, 429), response.text
+    for address in ("198.51.100.21", "2001:db8:5::1"):
+        assert (await admin_login(throttled, store.code, address=address)).status_code == 200
+        assert (await table_login(throttled, store.code, 1, address=address)).status_code == 200
+
+
+async def test_the_store_ceiling_still_bounds_guessing_from_many_addresses(throttled: httpx.AsyncClient,
+                                                                        stores: Stores) -> None:
+    """STORE_MAX / FREE addresses trip it; what one of them fails beyond its share does not count."""
+    store = await stores.create()
+    guessers = [f"203.0.113.{i + 100}" for i in range(STORE_MAX // FREE)]
+    for address in guessers[:-1]:
+        for number in range(900, 900 + 3 * FREE):  # three times its share: only FREE of them count
+            problem(await table_login(throttled, store.code, number, address=address), 401)
+    assert (await table_login(throttled, store.code, 1, address="198.51.100.30")).status_code == 200
+    for number in range(900, 900 + FREE):
+        problem(await table_login(throttled, store.code, number, address=guessers[-1]), 401)
+    refused = await table_login(throttled, store.code, 1, address="198.51.100.31")
+    assert WINDOW - 10 <= retry_after(refused) <= WINDOW
+
+
 async def test_unknown_accounts_lock_like_real_ones(throttled: httpx.AsyncClient, stores: Stores) -> None:
     """Otherwise the lockout itself would tell which usernames exist."""
     store = await stores.create()
@@ -354,6 +386,61 @@ async def test_concurrent_guesses_cannot_slip_past_the_limits(throttled: httpx.A
             assert WINDOW - 10 <= retry_after(response) <= WINDOW
 
 
+async def test_one_address_gets_a_ceiling_across_every_store(database_url: str, stores: Stores,
+                                                             pool: asyncpg.Pool) -> None:
+    """Made-up store codes from one address: each still costs an argon2 verification (the timing must not
+    tell which part was wrong), so an address gets ADDRESS_MAX failures per window across every store and
+    account, even concurrently, then 429 before any password is checked, until the window ends. Other
+    addresses, and accounts the address logged in before, are not affected."""
+    store = await stores.create()
+    prober = "198.18.0.1"
+    env = {**THROTTLE_ENV, "LOGIN_ADDRESS_MAX_FAILURES": str(ADDRESS_MAX)}
+    with ServerProcess(database_url, env=env) as server:
+        async with server.api() as api:
+            assert (await admin_login(api, store.code, address=prober)).status_code == 200
+            responses = await asyncio.gather(*(admin_login(api, f"no-such-store-{i}", address=prober)
+                                               for i in range(3 * ADDRESS_MAX)))
+            statuses = [r.status_code for r in responses]
+            assert statuses.count(401) == ADDRESS_MAX and statuses.count(429) == 2 * ADDRESS_MAX, statuses
+            for response in responses:
+                if response.status_code == 429:
+                    assert WINDOW - 10 <= retry_after(response) <= WINDOW
+            # Every store and kind, real accounts with the right password included.
+            assert WINDOW - 10 <= retry_after(await table_login(api, store.code, 1, address=prober)) <= WINDOW
+            # The account this address logged in before is exempt (the pair's own limits still hold).
+            assert (await admin_login(api, store.code, address=prober)).status_code == 200
+            assert (await table_login(api, store.code, 1, address="198.18.0.2")).status_code == 200
+            await pool.execute("UPDATE login_address_failures SET window_started_at = window_started_at"
+                               " - make_interval(secs => $2) WHERE address = $1", prober, float(WINDOW))
+            await prune(pool, Settings.from_env(env))  # the window is over: its count goes
+            assert not await pool.fetchval("SELECT count(*) FROM login_address_failures WHERE address = $1", prober)
+            assert (await table_login(api, store.code, 1, address=prober)).status_code == 200
+
+
+async def test_current_password_guesses_are_throttled_like_logins(throttled: httpx.AsyncClient, stores: Stores,
+                                                                 pool: asyncpg.Pool) -> None:
+    """A stolen admin token must not brute-force the password (and take the account over) through
+    PUT /admin/password: its guesses count in the admin's login throttle, for the same address."""
+    store = await stores.create()
+
+    def change(current: str, new: str = "taken-over-1") -> Any:
+        return throttled.put("/admin/password", headers={**store.admin, **forwarded_for(ATTACKER)},
+                             json={"current_password": current, "new_password": new})
+
+    for _ in range(FREE + 1):
+        wrong = problem(await change("guess"), 422)
+        assert [e["field"] for e in wrong["errors"]] == ["current_password"]
+    assert_locked_for(await change(ADMIN_PASSWORD), BACKOFF)  # even the right one waits
+    assert_locked_for(await admin_login(throttled, store.code, address=ATTACKER), BACKOFF)  # the same pair
+    assert (await admin_login(throttled, store.code, address=OWNER)).status_code == 200  # the owner elsewhere
+    await fast_forward(pool, store.code, BACKOFF)
+    assert (await change(ADMIN_PASSWORD, "changed-here-1")).status_code == 204
+    # The right one cleared the pair, as a login does: FREE failures again before any lock.
+    for _ in range(FREE):
+        problem(await admin_login(throttled, store.code, password="guess", address=ATTACKER), 401)
+    assert (await admin_login(throttled, store.code, password="changed-here-1", address=ATTACKER)).status_code == 200
+
+
 async def test_throttling_is_shared_by_every_server(throttled: httpx.AsyncClient, stores: Stores,
                                                    database_url: str) -> None:
     store = await stores.create()
@@ -375,24 +462,27 @@ async def test_pruning_keeps_what_still_counts(throttled: httpx.AsyncClient, sto
     store = await stores.create()
     settings = Settings.from_env(THROTTLE_ENV)
 
-    async def remaining() -> tuple[set[str], int]:
+    async def remaining() -> tuple[set[str], int, int]:
         addresses = {r["address"] for r in await pool.fetch(
             "SELECT address FROM login_attempts WHERE split_part(key, ':', 2) = $1", store.code)}
         windows = await pool.fetchval("SELECT count(*) FROM login_store_failures WHERE store_code = $1",
                                       store.code)
-        return addresses, windows
+        shares = await pool.fetchval("SELECT count(*) FROM login_store_address_failures WHERE store_code = $1",
+                                     store.code)
+        return addresses, windows, shares
 
     assert (await table_login(throttled, store.code, 1, address=OWNER)).status_code == 200
     for _ in range(FREE + 1):
         problem(await table_login(throttled, store.code, 2, password="guess", address=ATTACKER), 401)
     await prune(pool, settings)
-    # (Stores.create logged the admin and the tables in over loopback: both kinds have a window.)
-    assert await remaining() == ({OWNER, ATTACKER, "127.0.0.1"}, 2)
+    # (Stores.create logged the admin and the tables in over loopback: both kinds have a window, and
+    # each address that tried a kind has its share of that kind's window.)
+    assert await remaining() == ({OWNER, ATTACKER, "127.0.0.1"}, 2, 4)
     assert_locked_for(await table_login(throttled, store.code, 2, address=ATTACKER), BACKOFF)
     await fast_forward(pool, store.code, BACKOFF + WINDOW)  # the lock ends, then a quiet window
     await prune(pool, settings)
     # The attacker's count and the store's window are spent; the owner's address stays known.
-    assert await remaining() == ({OWNER, "127.0.0.1"}, 0)
+    assert await remaining() == ({OWNER, "127.0.0.1"}, 0, 0)
 
 
 @pytest.mark.parametrize("value", ["10.0.0.0/33", "10.0.0.1/8", "nginx", "127.0.0.1, *", ""])
@@ -405,6 +495,19 @@ def test_forwarded_allow_ips_must_be_addresses_or_networks(value: str) -> None:
         assert Settings.from_env({"FORWARDED_ALLOW_IPS": value}).forwarded_allow_ips == "127.0.0.1,::1"
     for good in ("*", "172.18.0.0/16", "127.0.0.1, ::1, 10.1.2.3", "fd00::/8"):
         assert Settings.from_env({"FORWARDED_ALLOW_IPS": good}).forwarded_allow_ips == good
+
+
+@pytest.mark.parametrize(("env", "refused"), [
+    ({"LOGIN_ADDRESS_MAX_FAILURES": "0"}, "LOGIN_ADDRESS_MAX_FAILURES"),
+    # One address would trip the store's ceiling with its share alone.
+    ({"LOGIN_MAX_FAILURES": "5", "LOGIN_STORE_MAX_FAILURES": "5"}, "LOGIN_STORE_MAX_FAILURES"),
+])
+def test_login_ceilings_are_checked_at_start(env: dict[str, str], refused: str) -> None:
+    with pytest.raises(SettingsError, match=refused):
+        Settings.from_env(env)
+    defaults = Settings.from_env({})
+    assert (defaults.login_max_failures, defaults.login_store_max_failures, defaults.login_address_max_failures) \
+        == (5, 30, 50)
 
 
 # --- tokens --------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ EXPECTED_TABLES = {
     "order_lines",
     "login_attempts",
     "login_store_failures",
+    "login_store_address_failures",
+    "login_address_failures",
     "idempotency_keys",
     "events",
     "revoked_tokens",

@@ -72,13 +72,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # further one locks the pair for LOGIN_BACKOFF_SECONDS, doubling, at most LOGIN_LOCKOUT_SECONDS;
     # a pair quiet for LOGIN_WINDOW_SECONDS (after its lock ends) starts over; a success clears it.
     # Across addresses, a store accepts LOGIN_STORE_MAX_FAILURES failures per login kind (admin,
-    # table) per window, then refuses that kind until the window ends, except from an address that
-    # logged the same account in within LOGIN_KNOWN_ADDRESS_DAYS (0: no exemption).
+    # table) per window, at most LOGIN_MAX_FAILURES of them from one address (so more than one address
+    # must take part), then refuses that kind until the window ends; and one address gets
+    # LOGIN_ADDRESS_MAX_FAILURES failures per window across every store and account. Both ceilings
+    # spare an address that logged the same account in within LOGIN_KNOWN_ADDRESS_DAYS (0: none).
     login_max_failures: int = 5
     login_backoff_seconds: float = 1.0
     login_lockout_seconds: int = 3600
     login_window_seconds: int = 900
     login_store_max_failures: int = 30
+    login_address_max_failures: int = 50
     login_known_address_days: float = 30.0
     # Peers trusted to state the client's address (X-Forwarded-For) and scheme, in uvicorn's meaning:
     # "*" or comma-separated addresses and networks. Behind nginx, nginx's address (or network).
@@ -146,7 +149,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "LOGIN_BACKOFF_SECONDS": 0 < self.login_backoff_seconds <= self.login_lockout_seconds,
             "LOGIN_LOCKOUT_SECONDS": self.login_lockout_seconds >= 1,
             "LOGIN_WINDOW_SECONDS": self.login_window_seconds >= 1,
-            "LOGIN_STORE_MAX_FAILURES": self.login_store_max_failures >= 1,
+            "LOGIN_STORE_MAX_FAILURES": self.login_store_max_failures > self.login_max_failures,
+            "LOGIN_ADDRESS_MAX_FAILURES": self.login_address_max_failures >= 1,
             "LOGIN_KNOWN_ADDRESS_DAYS": self.login_known_address_days >= 0,
             "FORWARDED_ALLOW_IPS": trusted_proxies_valid(self.forwarded_allow_ips),
         }

@@ -27,6 +27,7 @@ from tableorder.security import (
     admin_principal,
     any_principal,
     hash_password,
+    unauthorized,
     verify_password,
 )
 from tableorder.settings import Settings
@@ -55,16 +56,25 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     return str(address)
 
 
-async def _check_credentials(state: State, attempt: queries.Attempt, password_hash: str | None,
-                             password: str) -> None:
-    """Counted before the password is checked, so concurrent guesses cannot slip past the limits."""
+async def _password_is_right(state: State, attempt: queries.Attempt, password_hash: str | None,
+                             password: str) -> bool:
+    """The one throttled password check, for logins and the admin's password change: counted before
+    the password is checked, so concurrent guesses cannot slip past the limits (429 once throttled);
+    a right password clears the attempt's count and remembers the address for the account."""
     verdict = await queries.begin_attempt(state.pool, attempt, state.settings)
     if verdict.retry_after is not None:
         raise ProblemError(429, f"Too many failed attempts; try again in {verdict.retry_after} seconds.",
                            slug="too-many-attempts", headers={"Retry-After": str(verdict.retry_after)})
     if not await verify_password(password_hash, password):
-        raise ProblemError(401, INVALID_CREDENTIALS, slug="invalid-credentials")
+        return False
     await queries.login_succeeded(state.pool, attempt, verdict)
+    return True
+
+
+async def _check_credentials(state: State, attempt: queries.Attempt, password_hash: str | None,
+                             password: str) -> None:
+    if not await _password_is_right(state, attempt, password_hash, password):
+        raise ProblemError(401, INVALID_CREDENTIALS, slug="invalid-credentials")
 
 
 class AuthController(Controller):
@@ -131,10 +141,17 @@ class AdminPasswordController(Controller):
 
     @put(operation_id="ChangeAdminPassword", status_code=204,
          summary="Change your own password; every other token of yours ends, the one you sent goes on",
-         responses={**AUTH_PROBLEMS, 422: problem_spec("Invalid fields, or the current password is not correct")})
-    async def change_password(self, state: State, principal: Principal, data: PasswordChange) -> None:
-        current_hash = await queries.admin_password_hash(state.pool, principal.store_id, principal.subject_id)
-        if not await verify_password(current_hash, data.current_password):
+         responses={**AUTH_PROBLEMS, 422: problem_spec("Invalid fields, or the current password is not correct"),
+                    429: LOGIN_PROBLEMS[429]})
+    async def change_password(self, state: State, request: Request[Any, Any, Any], principal: Principal,
+                              data: PasswordChange) -> None:
+        admin = await queries.find_admin_by_id(state.pool, principal.store_id, principal.subject_id)
+        if admin is None:  # deleted since its token was checked
+            raise unauthorized("The access token is no longer valid: its admin was deleted.")
+        # Guesses of the current password count in the admin's login throttle, from the same address:
+        # a stolen token must not be a way to brute-force the password and take the account over.
+        attempt = queries.Attempt("admin", admin["code"], admin["username"], client_address(request))
+        if not await _password_is_right(state, attempt, admin["password_hash"], data.current_password):
             raise ProblemError(422, "The current password is not correct.", slug="validation-error",
                                errors=[FieldError(field="current_password", message="is not correct")])
         new_hash = await hash_password(data.new_password)

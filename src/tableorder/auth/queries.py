@@ -44,20 +44,24 @@ class Attempt(NamedTuple):
 class Verdict(NamedTuple):
     retry_after: int | None  # None: check the password; else refuse, and say when to try again
     store_counted: bool  # counted against the store's ceiling (login_succeeded takes it back)
+    address_counted: bool  # counted against the address's ceiling (likewise)
 
 
 async def begin_attempt(conn: asyncpg.Pool, attempt: Attempt, settings: Settings) -> Verdict:
     """Count a login attempt before its password is checked (begin_login_attempt in migration 0004)."""
     row = await conn.fetchrow(
-        "SELECT retry_after, store_counted FROM begin_login_attempt($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "SELECT retry_after, store_counted, address_counted"
+        " FROM begin_login_attempt($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         *attempt, settings.login_max_failures, settings.login_backoff_seconds,
         float(settings.login_lockout_seconds), float(settings.login_window_seconds),
-        settings.login_store_max_failures, settings.login_known_address_days * 86_400)
-    return Verdict(row["retry_after"], row["store_counted"])
+        settings.login_store_max_failures, settings.login_address_max_failures,
+        settings.login_known_address_days * 86_400)
+    return Verdict(row["retry_after"], row["store_counted"], row["address_counted"])
 
 
 async def login_succeeded(conn: asyncpg.Pool, attempt: Attempt, verdict: Verdict) -> None:
-    await conn.execute("SELECT login_succeeded($1, $2, $3, $4, $5)", *attempt, verdict.store_counted)
+    await conn.execute("SELECT login_succeeded($1, $2, $3, $4, $5, $6)", *attempt, verdict.store_counted,
+                       verdict.address_counted)
 
 
 # -- tokens: logout and the admin's own password change ------------------------------------------------
@@ -69,10 +73,11 @@ async def revoke_token(conn: asyncpg.Pool, store_id: int, token_id: str, expires
         "ON CONFLICT (jti) DO NOTHING", token_id, store_id, expires_at)
 
 
-async def admin_password_hash(conn: asyncpg.Pool, store_id: int, admin_id: int) -> str | None:
-    password_hash: str | None = await conn.fetchval(
-        "SELECT password_hash FROM admins WHERE id = $1 AND store_id = $2", admin_id, store_id)
-    return password_hash
+async def find_admin_by_id(conn: asyncpg.Pool, store_id: int, admin_id: int) -> asyncpg.Record | None:
+    """The admin's password hash, and the store code and username its logins are throttled under."""
+    return await conn.fetchrow(
+        "SELECT s.code, a.username, a.password_hash FROM admins a JOIN stores s ON s.id = a.store_id"
+        " WHERE a.id = $1 AND a.store_id = $2", admin_id, store_id)
 
 
 async def change_admin_password(conn: asyncpg.Pool, store_id: int, admin_id: int, password_hash: str,

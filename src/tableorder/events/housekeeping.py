@@ -22,16 +22,21 @@ async def prune(pool: asyncpg.Pool, settings: Settings) -> None:
                        IDEMPOTENCY_KEY_HOURS * 3600)
     # A logged-out token past its expiry is refused by its signature alone.
     await pool.execute("DELETE FROM revoked_tokens WHERE expires_at < now()")
-    # Only rows that count for nothing any more: quiet for a window and not a known address. Two
-    # statements, not one: begin_login_attempt locks a store's row before a pair's, and a statement
-    # deleting from both could take them the other way round.
+    # Only rows that count for nothing any more: quiet for a window and not a known address, windows
+    # that are over. One statement per table: begin_login_attempt locks the rows of these tables in
+    # an order of its own, and a statement deleting from several could take them the other way round.
     await pool.execute(
         "DELETE FROM login_attempts"
         " WHERE coalesce(greatest(last_failure_at, locked_until) < now() - make_interval(secs => $1), true)"
         " AND coalesce(last_success_at < now() - make_interval(secs => $2), true)",
         float(settings.login_window_seconds), settings.login_known_address_days * 86_400)
+    window = float(settings.login_window_seconds)
+    await pool.execute("DELETE FROM login_address_failures WHERE window_started_at < now() - make_interval(secs => $1)",
+                       window)
     await pool.execute("DELETE FROM login_store_failures WHERE window_started_at < now() - make_interval(secs => $1)",
-                       float(settings.login_window_seconds))
+                       window)
+    await pool.execute("DELETE FROM login_store_address_failures"
+                       " WHERE window_started_at < now() - make_interval(secs => $1)", window)
 
 
 async def prune_forever(pool: asyncpg.Pool, settings: Settings, interval: float = 600.0) -> None:
