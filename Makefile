@@ -22,6 +22,8 @@ run: $(INSTALLED)
 
 ## The whole suite against real PostgreSQL (embedded, or DATABASE_URL) and real uvicorn processes.
 test: $(INSTALLED)
+	$(call need_debian,chromium,chromium)
+	$(call need_debian_file,/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc,fonts-noto-cjk)
 	$(BIN)/python -m pytest -m "not topology"
 
 ## The production topology as processes: PostgreSQL primary + streaming replica, two backends, nginx
@@ -42,6 +44,13 @@ $(RUNTIME): pyproject.toml
 # otherwise the target says what to install.
 define need_debian
 	@command -v $(1) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2); \
+	  else echo "$(1) is needed: sudo apt-get install -y $(2)"; exit 1; fi; }
+endef
+# The same for a package known by a file it installs (a font has no command).
+define need_debian_file
+	@test -e $(1) || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2); \
 	  else echo "$(1) is needed: sudo apt-get install -y $(2)"; exit 1; fi; }

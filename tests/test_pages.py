@@ -13,7 +13,8 @@ from tests.conftest import ServerProcess
 
 PAGES = ["/", "/admin"]
 # Static `import ... from "x"`, `import "x"` and `export ... from "x"` in an ES module.
-MODULE_IMPORT = re.compile(r"""^\s*(?:import|export)\b[^'"]*?(?:from\s*)?["']([^"']+)["']""", re.MULTILINE)
+MODULE_IMPORT = re.compile(
+    r"""^\s*(?:import\s*["']([^"']+)["']|(?:import|export)\b[^;'"]*?\bfrom\s*["']([^"']+)["'])""", re.MULTILINE)
 
 
 class PageParts(HTMLParser):
@@ -92,7 +93,7 @@ def test_every_file_a_page_loads_is_served_with_its_type(server: ServerProcess, 
         assert response.headers["content-type"].startswith(expected[suffix]), (url, response.headers["content-type"])
         assert response.headers["x-content-type-options"] == "nosniff"
         if suffix == ".js":
-            pending += [urljoin(url, target) for target in MODULE_IMPORT.findall(response.text)]
+            pending += [urljoin(url, a or b) for a, b in MODULE_IMPORT.findall(response.text)]
     assert any(url.endswith(".css") for url in seen)
 
 
