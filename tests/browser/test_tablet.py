@@ -59,6 +59,9 @@ async def test_a_guest_orders_and_follows_it_live(
     # One button per category jumps to it.
     await page.get_by_role("button", name="음료").click()
     await expect(page.get_by_role("button", name="Add 콜라")).to_be_in_viewport(timeout=SETTLE)
+    await expect(page.get_by_role("button", name="음료")).to_have_attribute("aria-current", "true")
+    await expect(page.get_by_role("button", name="찌개·탕")).not_to_have_attribute("aria-current", "true")
+    await page.get_by_role("button", name="찌개·탕").click()
 
     await page.get_by_role("button", name="Add 김치찌개").click()
     await page.get_by_role("button", name="Add 제육볶음").click()
@@ -225,3 +228,77 @@ async def test_the_first_load_is_light(page_factory: Any, replica_a: ServerProce
     assert total <= 60 * 1024, sizes
     assert watch.console_errors == []
 
+
+
+async def test_korean_by_default_and_english_remembered(
+        page_factory: Any, replica_a: ServerProcess, store: BrowserStore, artifacts: Path) -> None:
+    page, watch = await page_factory(replica_a.url)
+    await page.goto(f"{replica_a.url}/")
+    await expect(page.get_by_role("button", name="시작")).to_be_visible(timeout=SETTLE)
+    await page.screenshot(path=artifacts / "tablet-setup-ko-1280x800.png")
+    await page.get_by_label("매장 코드").fill(store.code)
+    await page.get_by_label("테이블 번호").fill("3")
+    await page.get_by_label("비밀번호").fill(TABLE_PASSWORD)
+    await page.get_by_role("button", name="시작").click()
+    await page.get_by_role("button", name="김치찌개 담기").click()
+    await page.get_by_role("button", name="계란말이 담기").click()
+    await expect(page.get_by_role("complementary", name="장바구니")).to_contain_text("16,000원")
+    await expect(page.get_by_text("3번 테이블")).to_be_visible()
+    await page.screenshot(path=artifacts / "tablet-menu-ko-1280x800.png")
+    await page.set_viewport_size({"width": 1440, "height": 900})
+    await page.screenshot(path=artifacts / "tablet-menu-ko-1440x900.png")
+
+    await page.goto(f"{replica_a.url}/?lang=en")
+    await expect(page.get_by_role("button", name="Add 김치찌개")).to_be_visible(timeout=SETTLE)
+    await page.goto(f"{replica_a.url}/")  # remembered on the device
+    await expect(page.get_by_role("button", name="Add 김치찌개")).to_be_visible(timeout=SETTLE)
+    await page.screenshot(path=artifacts / "tablet-menu-en-1440x900.png")
+    await page.get_by_role("button", name="한국어").click()
+    await expect(page.get_by_role("button", name="김치찌개 담기")).to_be_visible(timeout=SETTLE)
+    assert watch.console_errors == []
+
+
+async def test_every_control_is_a_touch_target(
+        page_factory: Any, replica_a: ServerProcess, store: BrowserStore) -> None:
+    """At least 44x44 CSS pixels for every button and input of the menu, the cart and the dialogs."""
+    page, _ = await page_factory(replica_a.url)
+    await page.goto(f"{replica_a.url}/?lang=en")
+    await expect(page.get_by_role("button", name="Start")).to_be_visible(timeout=SETTLE)
+    small_setup = await page.evaluate(SMALL_CONTROLS)
+    await set_up_tablet(page, replica_a, store)
+    await page.get_by_role("button", name="Add 콜라").click()
+    small_menu = await page.evaluate(SMALL_CONTROLS)
+    await page.get_by_role("button", name="Place order").click()
+    small_review = await page.evaluate(SMALL_CONTROLS)
+    await page.get_by_role("button", name="Cancel").click()
+    await page.get_by_role("button", name="My orders").click()
+    small_orders = await page.evaluate(SMALL_CONTROLS)
+    assert (small_setup, small_menu, small_review, small_orders) == ([], [], [], [])
+
+
+SMALL_CONTROLS = """() => [...document.querySelectorAll('button, input, textarea, select')]
+  .filter((el) => el.offsetParent !== null || el.closest('dialog[open]'))
+  .map((el) => [el.getAttribute('aria-label') || el.textContent.trim() || el.id, el.getBoundingClientRect()])
+  .filter(([, box]) => box.width > 0 && (box.width < 44 || box.height < 44))
+  .map(([name, box]) => `${name}: ${Math.round(box.width)}x${Math.round(box.height)}`)"""
+
+
+async def test_an_ended_token_logs_in_again_by_itself(
+        page_factory: Any, replica_a: ServerProcess, store: BrowserStore) -> None:
+    page, watch = await page_factory(replica_a.url)
+    await set_up_tablet(page, replica_a, store, table=4)
+    token = await page.evaluate("JSON.parse(localStorage.getItem('tableorder.tablet')).token")
+    async with replica_a.api(headers={"Authorization": f"Bearer {token}"}) as tablet_api:
+        assert (await tablet_api.post("/auth/logout")).status_code == 204
+        assert (await tablet_api.get("/orders")).status_code == 401
+
+    # The next call is refused, the page logs in with the stored setup and goes on: live updates too.
+    await page.get_by_role("button", name="Add 사이다").click()
+    await page.get_by_role("button", name="Place order").click()
+    await page.get_by_role("dialog", name="Review your order").get_by_role("button", name="Confirm").click()
+    [order] = await _wait_for_orders(store, 1, table=4)
+    await expect(placed(page, order["order_no"])).to_be_visible(timeout=SETTLE)
+    assert await page.evaluate("JSON.parse(localStorage.getItem('tableorder.tablet')).token") != token
+    await store.set_available("콜라", False)
+    await expect(page.get_by_role("button", name="Add 콜라")).to_have_count(0, timeout=LIVE + 3000)
+    assert [text for text in watch.console_errors if "401" not in text] == []

@@ -252,6 +252,7 @@ function jumpTo(categoryId) {
   if (!section) return;
   ui.menu.scrollTo({ top: section.offsetTop - ui.menu.offsetTop, behavior: "smooth" });
   markCategory(categoryId);
+  jumpUntil = performance.now() + 1000; // the smooth scroll passes other categories: keep this one lit
 }
 
 function markCategory(categoryId) {
@@ -261,15 +262,28 @@ function markCategory(categoryId) {
   }
 }
 
-let observer = null;
+// The current category is the last one whose heading has scrolled to the top of the menu.
+let scrollWatched = false;
+let jumpUntil = 0;
 function watchCategories() {
-  observer?.disconnect();
-  observer = new IntersectionObserver((entries) => {
-    const visible = entries.filter((entry) => entry.isIntersecting)
-      .sort((a, b) => a.boundingClientRect.top - b.boundingClientRect.top)[0];
-    if (visible) markCategory(visible.target.id.replace("category-", ""));
-  }, { root: ui.menu, rootMargin: "0px 0px -70% 0px" });
-  for (const section of ui.menu.querySelectorAll(".category")) observer.observe(section);
+  if (scrollWatched) return;
+  scrollWatched = true;
+  let queued = false;
+  ui.menu.addEventListener("scroll", () => {
+    if (queued || performance.now() < jumpUntil) return;
+    queued = true;
+    requestAnimationFrame(() => {
+      queued = false;
+      const top = ui.menu.scrollTop + 24;
+      let current = null;
+      for (const section of ui.menu.querySelectorAll(".category")) {
+        if (section.offsetTop - ui.menu.offsetTop <= top) current = section;
+      }
+      const atEnd = ui.menu.scrollTop + ui.menu.clientHeight >= ui.menu.scrollHeight - 2;
+      if (atEnd) current = [...ui.menu.querySelectorAll(".category")].pop() || current;
+      if (current) markCategory(current.id.replace("category-", ""));
+    });
+  }, { passive: true });
 }
 
 // ---- cart ----
