@@ -46,6 +46,7 @@ EXPECTED_FUNCTIONS = {
     "table_sessions_record_event",
     "menu_record_event",
     "place_order",
+    "menu_check_size",
     "begin_login_attempt",
     "login_succeeded",
     "credentials_bump_version",
@@ -90,7 +91,8 @@ async def test_upgrade_downgrade_upgrade_round_trip(fresh_database) -> None:  # 
         schema = await _schema(conn)
         assert schema["tables"] == EXPECTED_TABLES | {"alembic_version"}
         assert schema["functions"] >= EXPECTED_FUNCTIONS
-        assert {"orders_check_status", "orders_record_created", "menu_items_record"} <= schema["triggers"]
+        assert {"orders_check_status", "orders_record_created", "menu_items_record", "menu_items_check_size",
+                "menu_categories_check_size"} <= schema["triggers"]
         assert await conn.fetchval("SELECT version_num FROM alembic_version") == head
     finally:
         await conn.close()
@@ -698,3 +700,69 @@ async def test_a_cancel_waits_for_a_close_in_flight_and_is_refused(pool: asyncpg
             await cancelling
     assert caught.value.sqlstate == "TO409"
     assert await pool.fetchval("SELECT status FROM orders WHERE id = $1", kept["id"]) == "pending"
+
+
+# --- 0005: bounded documents (issue 9, finding D7) ---------------------------------------------------
+
+
+async def test_0005_downgrade_restores_0004_exactly(fresh_database) -> None:  # type: ignore[no-untyped-def]
+    url: str = await fresh_database("tableorder_0005")
+    await asyncio.to_thread(db.migrate, url, "0004")
+    conn = await asyncpg.connect(db.asyncpg_dsn(url))
+    try:
+        before = await _definitions(conn), (await _schema(conn))["triggers"]
+        await asyncio.to_thread(db.migrate, url, "0005")
+        after = await _definitions(conn)
+        assert "place_order(bigint,bigint,bigint[],integer[],text,text,bytea,integer,integer)" in after
+        assert "place_order(bigint,bigint,bigint[],integer[],text,text,bytea,integer)" not in after
+        assert "menu_check_size()" in after
+        await asyncio.to_thread(db.downgrade, url, "0004")
+        assert (await _definitions(conn), (await _schema(conn))["triggers"]) == before
+    finally:
+        await conn.close()
+
+
+async def _place_bounded(pool: asyncpg.Pool, store: SeededStore, max_orders: int, key: str | None = None,
+                         table: int = 0) -> dict[str, Any]:
+    row = await pool.fetchrow(
+        "SELECT order_doc::text AS doc FROM place_order($1, $2, $3, $4, NULL, $5, $6, 0, $7)",
+        store.id, store.tables[table], [store.items[0]], [1], key, b"hash" if key else None, max_orders)
+    return json.loads(row["doc"])
+
+
+async def test_place_order_refuses_beyond_the_sessions_bound(pool: asyncpg.Pool) -> None:
+    store = await _seed(pool)
+    first = await _place_bounded(pool, store, 3, key="k")
+    await _place_bounded(pool, store, 3)
+    cancelled = await _place_bounded(pool, store, 3)
+    await pool.execute("UPDATE orders SET status = 'cancelled' WHERE id = $1", cancelled["id"])
+    with pytest.raises(asyncpg.PostgresError) as caught:  # a cancelled order still counts: it is still shown
+        await _place_bounded(pool, store, 3)
+    assert caught.value.sqlstate == "TOCAP"
+    assert json.loads(caught.value.detail) == {"limit": 3}
+    assert (await _place_bounded(pool, store, 3, key="k"))["id"] == first["id"]  # a replay still answers
+    await _place_bounded(pool, store, 3, table=1)  # per table
+    await _place_bounded(pool, store, 0)  # 0, and a call without the bound, count nothing
+    await _place(pool, store, [(store.items[0], 1)])
+    await pool.execute("UPDATE table_sessions SET closed_at = now() WHERE id = $1", first["session_id"])
+    assert (await _place_bounded(pool, store, 3))["session_id"] != first["session_id"]  # a new session
+
+
+async def test_a_menu_holds_at_most_500_items_in_100_categories(pool: asyncpg.Pool) -> None:
+    store = await _seed(pool, items=1)
+    await pool.execute("INSERT INTO menu_items (store_id, category_id, name, price)"
+                       " SELECT $1, $2, 'Filler', 1 FROM generate_series(1, 499)", store.id, store.category_id)
+    with pytest.raises(asyncpg.PostgresError) as caught:
+        await pool.execute("INSERT INTO menu_items (store_id, category_id, name, price) VALUES ($1, $2, 'x', 1)",
+                           store.id, store.category_id)
+    assert caught.value.sqlstate == "TOCAP" and json.loads(caught.value.detail) == {"limit": 500}
+    # One statement inserting many rows counts its own as it goes.
+    other = await _seed(pool, items=0)
+    with pytest.raises(asyncpg.PostgresError) as caught:
+        await pool.execute("INSERT INTO menu_categories (store_id, name) SELECT $1, 'C' FROM generate_series(1, 100)",
+                           other.id)
+    assert caught.value.sqlstate == "TOCAP" and json.loads(caught.value.detail) == {"limit": 100}
+    assert await pool.fetchval("SELECT count(*) FROM menu_categories WHERE store_id = $1", other.id) == 1
+    # Changes that add nothing are never refused.
+    await pool.execute("UPDATE menu_items SET price = 2, store_id = store_id WHERE store_id = $1", store.id)
+    assert await pool.fetchval("SELECT count(*) FROM menu_items WHERE store_id = $1", store.id) == 500

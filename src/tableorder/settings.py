@@ -65,6 +65,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sse_max_queued_bytes: int = 262_144
     # Orders one table may place per minute (a sliding window); 0 turns the limit off.
     order_rate_limit_per_minute: int = 20
+    # Orders one table session may hold (a party's visit; staff closing the session starts a new one).
+    # Bounds the documents that carry a whole session (GET /orders, history); 0 turns the bound off.
+    session_max_orders: int = 200
     workers: int = 1
     # Events older than this are pruned; a client resuming from before gets a `resync` event.
     event_retention_hours: float = 24.0
@@ -144,6 +147,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "SSE_WRITE_TIMEOUT": self.sse_write_timeout > 0,
             "SSE_MAX_QUEUED_BYTES": self.sse_max_queued_bytes >= 16_384,
             "ORDER_RATE_LIMIT_PER_MINUTE": self.order_rate_limit_per_minute >= 0,
+            "SESSION_MAX_ORDERS": self.session_max_orders >= 0,
             "WORKERS": self.workers >= 1,
             "LOGIN_MAX_FAILURES": self.login_max_failures >= 1,
             "LOGIN_BACKOFF_SECONDS": 0 < self.login_backoff_seconds <= self.login_lockout_seconds,

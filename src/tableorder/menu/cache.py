@@ -4,15 +4,26 @@ Every replica keeps each store's menu body and ETag. The listener invalidates a 
 `menu.updated` (any replica's edit reaches every replica that way) and clears everything when it
 reconnects, since notifications may have been missed meanwhile; while it is down nothing is cached.
 A generation number per store keeps a read that raced an edit from storing the older menu.
+
+A worker keeps at most MENU_CACHE_MAX_BYTES of menus, the least recently read leaving first: with
+menus bounded in the database (500 items in 100 categories, at most 9.6 MB), any one store's menu
+fits, and no one store, nor many, can fill every worker. Requests for a menu that is not kept share
+one load of it (after a change every tablet of the store asks at once), so a worker never holds a
+copy per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import NamedTuple
 
 from tableorder.kit import PreparedResponse
+
+MENU_CACHE_MAX_BYTES = 16 * 1024 * 1024
 
 
 class CachedMenu(NamedTuple):
@@ -34,33 +45,71 @@ def etag_of(body: bytes) -> str:
 
 
 class MenuCache:
-    def __init__(self) -> None:
-        self._entries: dict[int, CachedMenu] = {}
+    def __init__(self, max_bytes: int = MENU_CACHE_MAX_BYTES) -> None:
+        self._entries: OrderedDict[int, CachedMenu] = OrderedDict()  # the least recently read first
         self._generations: dict[int, int] = {}
         self._epoch = 0  # bumped by clear(): invalidates fills that started before it
         self.enabled = False  # only while the listener is connected
+        self.max_bytes = max_bytes
+        self.nbytes = 0  # the bodies kept
+        # Loads under way; a change or a clear() takes a store's out, so who asks after it loads anew.
+        self._loading: dict[int, asyncio.Future[CachedMenu | None]] = {}
 
-    async def get(self, store_id: int, load: Callable[[int], Awaitable[str | None]]) -> CachedMenu | None:
+    async def get(self, store_id: int, load: Callable[[int], Awaitable[bytes | None]]) -> CachedMenu | None:
         entry = self._entries.get(store_id)
         if entry is not None:
+            self._entries.move_to_end(store_id)
             return entry
+        loading = self._loading.get(store_id)
+        if loading is None:
+            loading = self._loading[store_id] = asyncio.ensure_future(self._fill(store_id, load))
+            loading.add_done_callback(partial(self._loaded, store_id))
+        # Shielded: a request that goes away does not cancel the load the others wait for.
+        return await asyncio.shield(loading)
+
+    async def _fill(self, store_id: int, load: Callable[[int], Awaitable[bytes | None]]) -> CachedMenu | None:
         generation, epoch = self._generations.get(store_id, 0), self._epoch
         document = await load(store_id)
         if document is None:
             return None
-        entry = CachedMenu.of(document.encode())
+        entry = CachedMenu.of(document)
         if self.enabled and generation == self._generations.get(store_id, 0) and epoch == self._epoch:
-            self._entries[store_id] = entry
+            self._keep(store_id, entry)
         return entry
+
+    def _loaded(self, store_id: int, loading: asyncio.Future[CachedMenu | None]) -> None:
+        if self._loading.get(store_id) is loading:
+            del self._loading[store_id]
+        if not loading.cancelled():
+            loading.exception()  # retrieved here too: every request waiting for it raises it already
+
+    def _keep(self, store_id: int, entry: CachedMenu) -> None:
+        size = len(entry.body)
+        if size > self.max_bytes:
+            return  # served, not kept
+        self._drop(store_id)  # never counted twice
+        while self._entries and self.nbytes + size > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self.nbytes -= len(evicted.body)
+        self._entries[store_id] = entry
+        self.nbytes += size
+
+    def _drop(self, store_id: int) -> None:
+        entry = self._entries.pop(store_id, None)
+        if entry is not None:
+            self.nbytes -= len(entry.body)
 
     def invalidate(self, store_id: int) -> None:
         self._generations[store_id] = self._generations.get(store_id, 0) + 1
-        self._entries.pop(store_id, None)
+        self._drop(store_id)
+        self._loading.pop(store_id, None)
 
     def clear(self) -> None:
         self._epoch += 1
         self._entries.clear()
         self._generations.clear()
+        self._loading.clear()
+        self.nbytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -72,6 +72,20 @@ def unknown_category() -> ProblemError:
                         errors=[FieldError(field="category_id", message="no such category in this store")])
 
 
+def menu_changed(state: State, store_id: int) -> None:
+    """This worker's copy goes at once, so the next read here sees the change. The other workers and
+    replicas drop theirs on the change's notification (and a table stream's menu.updated is only sent
+    after that), a moment later."""
+    cache: MenuCache = state.menu_cache
+    cache.invalidate(store_id)
+
+
+def menu_full(exc: asyncpg.PostgresError, what: str) -> ProblemError:
+    limit = msgspec.json.decode(exc.detail or "{}", type=dict[str, int]).get("limit")
+    return ProblemError(409, f"This store's menu already holds {limit} {what}, the most a menu may hold; "
+                             f"delete one to add another.", slug="menu-full")
+
+
 class AdminCategoryController(Controller):
     path = "/admin/categories"
     tags = ["Admin: menu"]
@@ -82,9 +96,18 @@ class AdminCategoryController(Controller):
     async def list_categories(self, state: State, principal: Principal) -> list[CategoryOut]:
         return [_category(row) for row in await queries.list_categories(state.pool, principal.store_id)]
 
-    @post(operation_id="CreateCategory", summary="Add a menu category", responses=AUTH_PROBLEMS)
+    @post(operation_id="CreateCategory", summary="Add a menu category",
+          responses={**AUTH_PROBLEMS,
+                     409: problem_spec("The menu already holds 100 categories (type `.../menu-full`)")})
     async def create_category(self, state: State, principal: Principal, data: CategoryCreate) -> CategoryOut:
-        return _category(await queries.create_category(state.pool, principal.store_id, data.name, data.sort_order))
+        try:
+            row = await queries.create_category(state.pool, principal.store_id, data.name, data.sort_order)
+        except asyncpg.PostgresError as exc:
+            if exc.sqlstate == queries.MENU_FULL:
+                raise menu_full(exc, "categories") from exc
+            raise
+        menu_changed(state, principal.store_id)
+        return _category(row)
 
     @patch("/{category_id:int}", operation_id="UpdateCategory", summary="Rename or reorder a category",
            responses={**AUTH_PROBLEMS, 404: problem_spec("No such category in this store")})
@@ -93,6 +116,7 @@ class AdminCategoryController(Controller):
         row = await queries.update_category(state.pool, principal.store_id, category_id, changed_fields(data))
         if row is None:
             raise not_found("Category")
+        menu_changed(state, principal.store_id)
         return _category(row)
 
     @delete("/{category_id:int}", operation_id="DeleteCategory", summary="Delete an empty category",
@@ -105,6 +129,7 @@ class AdminCategoryController(Controller):
             raise conflict("The category still has menu items; move or delete them first.") from exc
         if not deleted:
             raise not_found("Category")
+        menu_changed(state, principal.store_id)
 
 
 class AdminMenuItemController(Controller):
@@ -120,12 +145,18 @@ class AdminMenuItemController(Controller):
     ) -> list[MenuItemOut]:
         return [_item(row) for row in await queries.list_items(state.pool, principal.store_id, category_id)]
 
-    @post(operation_id="CreateMenuItem", summary="Add a menu item", responses=AUTH_PROBLEMS)
+    @post(operation_id="CreateMenuItem", summary="Add a menu item",
+          responses={**AUTH_PROBLEMS, 409: problem_spec("The menu already holds 500 items (type `.../menu-full`)")})
     async def create_item(self, state: State, principal: Principal, data: MenuItemCreate) -> MenuItemOut:
         try:
             row = await queries.create_item(state.pool, principal.store_id, msgspec.structs.asdict(data))
         except asyncpg.ForeignKeyViolationError as exc:
             raise unknown_category() from exc
+        except asyncpg.PostgresError as exc:
+            if exc.sqlstate == queries.MENU_FULL:
+                raise menu_full(exc, "items") from exc
+            raise
+        menu_changed(state, principal.store_id)
         return _item(row)
 
     @patch("/{item_id:int}", operation_id="UpdateMenuItem",
@@ -139,6 +170,7 @@ class AdminMenuItemController(Controller):
             raise unknown_category() from exc
         if row is None:
             raise not_found("Menu item")
+        menu_changed(state, principal.store_id)
         return _item(row)
 
     @delete("/{item_id:int}", operation_id="DeleteMenuItem",
@@ -147,3 +179,4 @@ class AdminMenuItemController(Controller):
     async def delete_item(self, state: State, principal: Principal, item_id: PathId) -> None:
         if not await queries.delete_item(state.pool, principal.store_id, item_id):
             raise not_found("Menu item")
+        menu_changed(state, principal.store_id)

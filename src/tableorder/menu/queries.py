@@ -9,8 +9,14 @@ import asyncpg
 
 from tableorder.db import Reads
 
+# SQLSTATE of the menu_check_size trigger (migration 0005): the store's menu already holds as many
+# items (500) or categories (100) as it may; DETAIL: {"limit": n}.
+MENU_FULL = "TOCAP"
+
+# The tablet's whole menu (at most 9.6 MB within those bounds), as UTF-8 bytes (bytea), never a str:
+# a str holding one emoji takes 4 bytes a character.
 MENU = """
-SELECT json_build_object(
+SELECT convert_to(json_build_object(
     'store', json_build_object('id', s.id, 'code', s.code, 'name', s.name),
     'categories', coalesce((
         SELECT json_agg(json_build_object(
@@ -22,13 +28,13 @@ SELECT json_build_object(
                                ORDER BY i.sort_order, i.id)
                           FROM menu_items i WHERE i.category_id = c.id), '[]'))
                ORDER BY c.sort_order, c.id)
-          FROM menu_categories c WHERE c.store_id = s.id), '[]'))::text
+          FROM menu_categories c WHERE c.store_id = s.id), '[]'))::text, 'UTF8')
   FROM stores s WHERE s.id = $1
 """
 
 
-async def menu_document(reads: Reads, store_id: int) -> str | None:
-    document: str | None = await reads.fetchval(store_id, MENU, store_id)
+async def menu_document(reads: Reads, store_id: int) -> bytes | None:
+    document: bytes | None = await reads.fetchval(store_id, MENU, store_id)
     return document
 
 
@@ -43,6 +49,7 @@ async def list_categories(pool: asyncpg.Pool, store_id: int) -> list[asyncpg.Rec
 
 
 async def create_category(pool: asyncpg.Pool, store_id: int, name: str, sort_order: int) -> asyncpg.Record:
+    """Raises asyncpg.PostgresError with SQLSTATE MENU_FULL at the store's 101st category."""
     return await pool.fetchrow(
         f"INSERT INTO menu_categories (store_id, name, sort_order) VALUES ($1, $2, $3) RETURNING {CATEGORY_COLUMNS}",
         store_id, name, sort_order)
@@ -70,7 +77,8 @@ async def list_items(pool: asyncpg.Pool, store_id: int, category_id: int | None)
 
 
 async def create_item(pool: asyncpg.Pool, store_id: int, fields: Mapping[str, Any]) -> asyncpg.Record:
-    """Raises asyncpg.ForeignKeyViolationError when the category is not this store's."""
+    """Raises asyncpg.ForeignKeyViolationError when the category is not this store's, and
+    asyncpg.PostgresError with SQLSTATE MENU_FULL at the store's 501st item."""
     return await pool.fetchrow(
         f"""INSERT INTO menu_items (store_id, category_id, name, description, price, image_url, sort_order, available)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {ITEM_COLUMNS}""",

@@ -7,7 +7,7 @@ import hashlib
 import re
 import struct
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 import msgspec
@@ -47,6 +47,13 @@ def _unorderable(data: OrderCreate, detail: str | None) -> ProblemError:
         if line.menu_item_id in unknown or line.menu_item_id in sold_out
     ]
     return ProblemError(422, "Some menu items cannot be ordered.", slug="unorderable-items", errors=errors)
+
+
+def _session_full(limit: int) -> ProblemError:
+    # No Retry-After: waiting does not help, staff closing the session does.
+    return ProblemError(
+        409, f"This table's session already holds {limit} orders, the most one session may hold; "
+             "ask staff to close the session, and order again.", slug="session-full")
 
 
 def _too_many_orders(limit: int, detail: str | None) -> ProblemError:
@@ -90,37 +97,46 @@ class GuestOrderController(Controller):
 
     @post(operation_id="PlaceOrder", status_code=201, summary="Place an order for this table",
           responses={**AUTH_PROBLEMS, 404: problem_spec("The table no longer exists"),
-                     409: problem_spec("Idempotency-Key reused with a different body"),
+                     409: problem_spec("Idempotency-Key reused with a different body (type `.../conflict`), or "
+                                       "the table's session holds SESSION_MAX_ORDERS orders and staff must close "
+                                       "it first (type `.../session-full`)"),
                      429: problem_spec("The table placed ORDER_RATE_LIMIT_PER_MINUTE orders within the last "
                                        "60 seconds; Retry-After gives the seconds until it may order again")})
     async def place_order(self, state: State, principal: Principal, data: OrderCreate,
                           idempotency_key: IdempotencyKey = None) -> Response[OrderOut]:
         request_hash = hashlib.sha256(msgspec.json.encode(data)).digest()
         rate_limit: int = state.settings.order_rate_limit_per_minute
+        max_orders: int = state.settings.session_max_orders
         try:
             row = await queries.place_order(
                 state.pool, principal.store_id, principal.subject_id,
                 [line.menu_item_id for line in data.items], [line.quantity for line in data.items],
-                data.note, idempotency_key, request_hash, rate_limit)
+                data.note, idempotency_key, request_hash, rate_limit, max_orders)
         except asyncpg.PostgresError as exc:
             match exc.sqlstate:
-                case "TO422":
+                case queries.UNORDERABLE:
                     raise _unorderable(data, exc.detail) from exc
-                case "TO409":
+                case queries.KEY_REUSED:
                     raise conflict("This Idempotency-Key was already used with a different request.") from exc
-                case "TO404":
+                case queries.TABLE_NOT_FOUND:
                     raise not_found("Table") from exc
-                case "TO429":
+                case queries.SESSION_FULL:
+                    raise _session_full(max_orders) from exc
+                case queries.TOO_MANY_ORDERS:
                     raise _too_many_orders(rate_limit, exc.detail) from exc
             raise
         headers = {"Idempotent-Replayed": "true"} if row["replayed"] else None
         return raw_json(row["order_doc"], status_code=201, headers=headers)
 
     @get(operation_id="ListTableOrders",
-         summary="This table's open session: its orders, newest first, and total",
+         summary="This table's open session: its orders (at most SESSION_MAX_ORDERS), newest first, and total",
          responses=AUTH_PROBLEMS)
     async def list_orders(self, state: State, principal: Principal) -> Response[TableOrders]:
-        return raw_json(await queries.table_orders(state.pool, principal.store_id, principal.subject_id))
+        document = await queries.table_orders(state.pool, principal.store_id, principal.subject_id)
+        # The bytes as PostgreSQL built them, typed Any here so the annotation above (what the OpenAPI
+        # document declares) stays TableOrders.
+        response: Response[Any] = Response(content=document, media_type="application/json")
+        return response
 
 
 class AdminOrderController(Controller):

@@ -7,32 +7,41 @@ from datetime import datetime
 
 import asyncpg
 
-PLACE_ORDER = "SELECT order_doc::text, replayed FROM place_order($1, $2, $3, $4, $5, $6, $7, $8)"
+PLACE_ORDER = "SELECT order_doc::text, replayed FROM place_order($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+
+# SQLSTATEs place_order() raises (migrations 0001, 0002, 0005).
+TABLE_NOT_FOUND = "TO404"
+KEY_REUSED = "TO409"  # an Idempotency-Key reused with another body
+SESSION_FULL = "TOCAP"  # the open session holds max_orders orders; DETAIL: {"limit": n}
+UNORDERABLE = "TO422"  # DETAIL: {"unknown": [ids], "unavailable": [ids]}
+TOO_MANY_ORDERS = "TO429"  # DETAIL: {"retry_after": seconds}
 
 
 async def place_order(pool: asyncpg.Pool, store_id: int, table_id: int, item_ids: list[int],
                       quantities: list[int], note: str | None, idempotency_key: str | None,
-                      request_hash: bytes, rate_limit: int) -> asyncpg.Record:
-    """`rate_limit`: orders the table may place in any 60 seconds (0: no limit).
-    Raises asyncpg errors with SQLSTATE TO404 / TO409 / TO422 / TO429 (see migrations 0001, 0002)."""
+                      request_hash: bytes, rate_limit: int, max_orders: int) -> asyncpg.Record:
+    """`rate_limit`: orders the table may place in any 60 seconds; `max_orders`: orders its open
+    session may hold (0: no limit, either). Raises asyncpg errors with the SQLSTATEs above."""
     return await pool.fetchrow(PLACE_ORDER, store_id, table_id, item_ids, quantities, note,
-                               idempotency_key, request_hash, rate_limit)
+                               idempotency_key, request_hash, rate_limit, max_orders)
 
 
+# As UTF-8 bytes (bytea), never a str: a str holding one emoji takes 4 bytes a character, and this
+# document is as large as a session is (SESSION_MAX_ORDERS bounds it).
 TABLE_ORDERS = """
-SELECT json_build_object(
+SELECT convert_to(json_build_object(
     'session', CASE WHEN s.id IS NOT NULL THEN session_json(s) END,
     'total_amount', coalesce((SELECT sum(o.total_amount) FROM orders o
                                WHERE o.session_id = s.id AND o.status <> 'cancelled'), 0),
     'orders', coalesce((SELECT json_agg(order_json(o) ORDER BY o.created_at DESC, o.id DESC)
-                          FROM orders o WHERE o.session_id = s.id), '[]'))::text
+                          FROM orders o WHERE o.session_id = s.id), '[]'))::text, 'UTF8')
   FROM (SELECT 1) AS one
   LEFT JOIN table_sessions s ON s.table_id = $1 AND s.store_id = $2 AND s.closed_at IS NULL
 """
 
 
-async def table_orders(pool: asyncpg.Pool, store_id: int, table_id: int) -> str:
-    document: str = await pool.fetchval(TABLE_ORDERS, table_id, store_id)
+async def table_orders(pool: asyncpg.Pool, store_id: int, table_id: int) -> bytes:
+    document: bytes = await pool.fetchval(TABLE_ORDERS, table_id, store_id)
     return document
 
 
