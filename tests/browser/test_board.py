@@ -418,3 +418,40 @@ def test_board_files_have_no_inline_script_or_style() -> None:
     for script in web.glob("*.js"):
         text = script.read_text()
         assert "innerHTML" not in text, script.name
+
+
+async def test_sound_toggle_is_off_by_default_and_remembered(
+        store: BrowserStore, replica_a: ServerProcess, replica_b: ServerProcess, page_factory: Any) -> None:
+    page, watch = await page_factory(replica_b.url, DESKTOP_VIEWPORT)
+    await log_in(page, replica_b.url, store)
+    sound = page.get_by_role("checkbox", name="Sound for new orders")
+    await expect(sound).not_to_be_checked()
+    await sound.check()  # plays the tone once (WebAudio, no file)
+    await page.reload()
+    await expect(page.get_by_role("checkbox", name="Sound for new orders")).to_be_checked()
+    # A new order with the sound on still shows (and rings) without errors.
+    token = await table_token(replica_a, store, 5)
+    order = await place_order(replica_a, token, [(store.items["공기밥"], 1)])
+    region = page.get_by_role("region", name="Table 5", exact=True)
+    await expect(region.get_by_role("article", name=f"Order {order['order_no']}")).to_be_visible()
+    await page.get_by_role("checkbox", name="Sound for new orders").uncheck()
+    assert watch.console_errors == []
+    assert not any(url.endswith((".mp3", ".wav", ".ogg")) for url in watch.requests)
+
+
+async def test_board_returns_to_login_when_its_token_dies(
+        store: BrowserStore, replica_b: ServerProcess, page_factory: Any) -> None:
+    """A password change ends the admin's other tokens: the open board (stream and REST) goes back to
+    the login form by itself, and logs in again with the new password."""
+    page, _ = await page_factory(replica_b.url, DESKTOP_VIEWPORT)
+    await log_in(page, replica_b.url, store)
+    changed = await store.admin.put("/admin/password", json={
+        "current_password": ADMIN_PASSWORD, "new_password": "a-new-password-2"})
+    assert changed.status_code == 204, changed.text
+    await expect(page.get_by_role("button", name="Log in")).to_be_visible(timeout=15_000)
+    assert await page.evaluate("localStorage.getItem('tableorder.admin')") is None
+    # The store code and username are kept for the next login.
+    await expect(page.get_by_label("Store code")).to_have_value(store.code)
+    await page.get_by_label("Password").fill("a-new-password-2")
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("region", name="Table 1", exact=True)).to_be_visible()
