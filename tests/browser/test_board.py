@@ -352,8 +352,18 @@ async def test_board_keyboard_and_accessibility(
     await expect(page.get_by_role("tab", name="Tables")).to_have_attribute("aria-selected", "true")
     await assert_no_serious_violations(Axe(), page, "tables")
 
+    # A busier floor for the Korean screenshots (and one more axe pass over it).
+    for number, lines in ((3, [("제육볶음", 2), ("공기밥", 2)]), (4, [("김치찌개", 1), ("계란말이", 1)]),
+                          (6, [("고등어구이", 1), ("사이다", 2)])):
+        tablet = await table_token(replica_a, store, number)
+        await place_order(replica_a, tablet, [(store.items[name], quantity) for name, quantity in lines])
+    placed = await place_order(replica_a, tablet, [(store.items["콜라"], 1)])
+    await store.admin.patch(f"/admin/orders/{placed['id']}", json={"status": "preparing"})
+
     # Korean by default (the page remembers ?lang=, so ask for ko explicitly).
     await page.goto(f"{replica_b.url}/admin?lang=ko")
+    await expect(page.get_by_role("region", name="6번 테이블").get_by_role("article")).to_have_count(2)
+    await assert_no_serious_violations(Axe(), page, "busy board")
     await expect(page.get_by_role("region", name="1번 테이블")).to_be_visible()
     await expect(page.get_by_role("button", name="로그아웃")).to_be_visible()
     await page.screenshot(path=str(artifacts / "board-desktop-ko-1440x900.png"))

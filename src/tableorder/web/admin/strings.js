@@ -2,6 +2,7 @@
 export const strings = {
   ko: {
     title: "테이블오더 관리",
+    brand: "테이블오더",
     "login.heading": "관리자 로그인",
     "login.storeCode": "매장 코드",
     "login.username": "아이디",
@@ -42,9 +43,9 @@ export const strings = {
     "confirm.title": "확인해 주세요",
     "confirm.ok": "확인",
     "confirm.back": "돌아가기",
-    "confirm.cancelOrder": "주문 {no}을(를) 취소할까요? 취소한 주문은 되돌릴 수 없습니다.",
+    "confirm.cancelOrder": "{no}번 주문을 취소할까요? 취소한 주문은 되돌릴 수 없습니다.",
     "confirm.closeSession": "{number}번 테이블의 이용을 완료할까요? 주문은 내역으로 옮겨집니다.",
-    "confirm.deleteCategory": "카테고리 '{name}'을(를) 삭제할까요?",
+    "confirm.deleteCategory": "카테고리 '{name}'을(를) 삭제할까요? 메뉴가 남아 있으면 삭제되지 않습니다.",
     "confirm.deleteItem": "메뉴 '{name}'을(를) 삭제할까요?",
     "confirm.deleteTable": "{number}번 테이블을 삭제할까요?",
     "board.empty": "테이블이 없습니다. '테이블' 화면에서 추가하세요.",
@@ -112,6 +113,7 @@ export const strings = {
   },
   en: {
     title: "Table Order staff",
+    brand: "Table Order",
     "login.heading": "Staff login",
     "login.storeCode": "Store code",
     "login.username": "Username",
