@@ -329,3 +329,28 @@ async def test_a_failed_load_fails_every_request_waiting_for_it_and_the_next_one
     assert calls == 1 and all(isinstance(r, ConnectionError) for r in results)
     menu = await cache.get(1, load)
     assert calls == 2 and menu is not None and menu.body == b"{}"
+
+
+# --- a history page holds as many closed sessions as fit in about HISTORY_PAGE_ORDERS orders ------------
+
+async def test_a_history_page_is_bounded_by_orders_not_only_by_sessions(
+        client: httpx.AsyncClient, stores: Stores, pool: asyncpg.Pool) -> None:
+    from tableorder.tables.queries import HISTORY_PAGE_ORDERS
+
+    store = await stores.create()
+    table = store.tables[1]
+    item = store.item_ids()[0]
+    per_session = HISTORY_PAGE_ORDERS * 3 // 4
+    for _ in range(3):
+        await _fill_session(pool, store, 1, per_session, item)
+        closed = await client.post(f"/admin/tables/{table.id}/close-session", headers=store.admin)
+        assert closed.status_code == 200
+    first = (await client.get(f"/admin/tables/{table.id}/history", headers=store.admin,
+                              params={"limit": 100})).json()
+    # The first session fits, the second starts within the budget, the third would pass it.
+    assert (len(first["items"]), first["total"]) == (2, 3)
+    assert sum(len(session["orders"]) for session in first["items"]) == 2 * per_session
+    rest = (await client.get(f"/admin/tables/{table.id}/history", headers=store.admin,
+                             params={"limit": 100, "offset": len(first["items"])})).json()
+    assert len(rest["items"]) == 1
+    assert {s["id"] for s in first["items"]}.isdisjoint({s["id"] for s in rest["items"]})

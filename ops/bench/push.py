@@ -133,7 +133,7 @@ async def main() -> None:
     async with bench_database() as url:
         # Up to 200 orders/s over 50 tables: the per-table order rate limit is off here.
         env = {"SSE_MAX_CONNECTIONS_PER_STORE": str(args.clients + 10), "LOG_LEVEL": "WARNING",
-               "ORDER_RATE_LIMIT_PER_MINUTE": "0"}
+               "ORDER_RATE_LIMIT_PER_MINUTE": "0", "SESSION_MAX_ORDERS": "0"}
         a, b = Replica(url, env).start(), Replica(url, env).start()
         pool = await asyncpg.create_pool(url.replace("+asyncpg", ""), min_size=1, max_size=2)
         try:

@@ -106,7 +106,7 @@ async def main() -> None:
         env = {"BENCH_TOKENS": str(tokens_file), "BENCH_ITEMS": ",".join(map(str, store["item_ids"]))}
         # wrk places thousands of orders per table: the per-table order rate limit is off here.
         replica_env = {"SSE_MAX_CONNECTIONS_PER_STORE": "2000", "LOG_LEVEL": "WARNING",
-                       "ORDER_RATE_LIMIT_PER_MINUTE": "0"}
+                       "ORDER_RATE_LIMIT_PER_MINUTE": "0", "SESSION_MAX_ORDERS": "0"}
 
         # Sessions already open: every table has ordered once.
         service = Replica(url, replica_env).start()

@@ -277,7 +277,7 @@ class Topology:
             "LOG_LEVEL": "WARNING",
             "SSE_HEARTBEAT_INTERVAL": "5",
             # The topology tests and the memory run place far more than 20 orders per table a minute.
-            "ORDER_RATE_LIMIT_PER_MINUTE": "0",
+            "ORDER_RATE_LIMIT_PER_MINUTE": "0", "SESSION_MAX_ORDERS": "0",
         }
 
     def migrate(self) -> None:

@@ -63,6 +63,12 @@ async def close_session(conn: asyncpg.Connection, table_id: int) -> str | None:
     return document
 
 
+# A history page holds at most `limit` closed sessions, and only as many as fit in about this many
+# orders (a session starting within the budget is included whole, so a page holds at least one
+# session and at most this plus one session's orders): the document stays bounded even when every
+# session is full. A client goes on from `offset + len(items)`.
+HISTORY_PAGE_ORDERS = 200
+
 # Dates are the store's business days (its own time zone), both ends inclusive, on closing time.
 HISTORY = """
 WITH target AS (
@@ -72,8 +78,14 @@ WITH target AS (
      WHERE ts.closed_at IS NOT NULL
        AND ($3::date IS NULL OR ts.closed_at >= ($3::date::timestamp AT TIME ZONE target.timezone))
        AND ($4::date IS NULL OR ts.closed_at < (($4::date + 1)::timestamp AT TIME ZONE target.timezone))
+), limited AS (
+    SELECT m.id, m.closed_at, sizes.orders FROM matching m
+     CROSS JOIN LATERAL (SELECT count(*) AS orders FROM orders o WHERE o.session_id = m.id) AS sizes
+     ORDER BY m.closed_at DESC, m.id DESC LIMIT $5 OFFSET $6
 ), page AS (
-    SELECT * FROM matching ORDER BY closed_at DESC, id DESC LIMIT $5 OFFSET $6
+    SELECT id FROM (SELECT id, sum(orders) OVER (ORDER BY closed_at DESC, id DESC) - orders AS before
+                      FROM limited) AS running
+     WHERE before < $7
 )
 SELECT EXISTS (SELECT 1 FROM target) AS found,
        json_build_object(
@@ -91,4 +103,5 @@ SELECT EXISTS (SELECT 1 FROM target) AS found,
 
 async def history(reads: Reads, store_id: int, table_id: int, from_day: date | None,
                   to_day: date | None, limit: int, offset: int) -> asyncpg.Record | None:
-    return await reads.fetchrow(store_id, HISTORY, table_id, store_id, from_day, to_day, limit, offset)
+    return await reads.fetchrow(store_id, HISTORY, table_id, store_id, from_day, to_day, limit, offset,
+                                HISTORY_PAGE_ORDERS)
