@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +131,10 @@ async def test_a_sold_out_toggle_reaches_the_open_tablet(
     card = page.get_by_role("article", name="된장찌개")
     await expect(card.get_by_role("button", name="Add 된장찌개")).to_be_enabled()
 
+    started = time.monotonic()
     await store.set_available("된장찌개", False)
     await expect(card.get_by_role("button", name="Add 된장찌개")).to_have_count(0, timeout=LIVE)
+    print(f"sold out reached the tablet in {(time.monotonic() - started) * 1000:.0f} ms")
     await expect(card.get_by_text("Sold out", exact=True)).to_be_visible()
     await page.screenshot(path=artifacts / "tablet-sold-out-1280x800.png")
 
@@ -302,3 +305,21 @@ async def test_an_ended_token_logs_in_again_by_itself(
     await store.set_available("콜라", False)
     await expect(page.get_by_role("button", name="Add 콜라")).to_have_count(0, timeout=LIVE + 3000)
     assert [text for text in watch.console_errors if "401" not in text] == []
+
+
+async def test_a_lost_stream_is_shown_and_catches_up(
+        page_factory: Any, database_url: str, store: BrowserStore, artifacts: Path) -> None:
+    """The tablet's replica dies: `Reconnecting…` shows; back on the same address, the page resumes and
+    what changed meanwhile is there."""
+    with ServerProcess(database_url, env={"ORDER_RATE_LIMIT_PER_MINUTE": "0"}) as replica:
+        page, _ = await page_factory(replica.url)
+        await set_up_tablet(page, replica, store, table=5)
+        banner = page.get_by_role("status").filter(has_text="Reconnecting…")
+        await expect(banner).to_be_hidden()
+        replica.stop()
+        await expect(banner).to_be_visible(timeout=SETTLE)
+        await page.screenshot(path=artifacts / "tablet-reconnecting-1280x800.png")
+        await store.set_available("공기밥", False)  # through the other replica, while this one is down
+        replica.start()
+        await expect(banner).to_be_hidden(timeout=SETTLE)
+        await expect(page.get_by_role("button", name="Add 공기밥")).to_have_count(0, timeout=SETTLE)
