@@ -235,6 +235,11 @@ async def test_menu_editor(store: BrowserStore, replica_a: ServerProcess, replic
     await expect(categories.get_by_role("listitem").nth(3)).to_contain_text("디저트")
     await page.screenshot(path=str(artifacts / "board-menu-1440x900.png"))
 
+    # A category that still has items is not deleted: the problem's message says why.
+    await page.get_by_role("button", name="Delete 음료").click()
+    await expect(page.get_by_role("status").filter(has_text="still has menu items")).to_be_visible()
+    await expect(page.get_by_role("table", name="음료")).to_be_visible()
+
     # Delete asks `Confirm`: the item, then its (now empty) category.
     await row.get_by_role("button", name="Delete 호떡").click()
     await page.get_by_role("dialog").get_by_role("button", name="Confirm").click()
@@ -278,6 +283,13 @@ async def test_tables_add_change_password_delete(
         old = await client.post("/auth/table/login", json={
             "store_code": store.code, "table_number": 12, "password": "first-pass"})
         assert old.status_code == 401
+
+    # A number that is taken: the problem's message, and no second row.
+    await page.get_by_label("Table number").fill("12")
+    await page.get_by_label("Table password").fill("third-pass")
+    await page.get_by_role("button", name="Add table").click()
+    await expect(page.get_by_role("status").filter(has_text="Table 12 already exists.")).to_be_visible()
+    await expect(row).to_have_count(1)
 
     # Delete asks `Confirm`.
     await row.get_by_role("button", name="Delete").click()

@@ -151,6 +151,10 @@ export function createMenuEditor(ctx) {
   }
 
   async function deleteCategory(cat) {
+    if (items.some((item) => item.category_id === cat.id)) {
+      toast(t("menu.categoryNotEmpty", { name: cat.name }), "error");
+      return;
+    }
     if (!(await confirmDialog(t("confirm.deleteCategory", { name: cat.name })))) return;
     try {
       await api.del(`/admin/categories/${cat.id}`);

@@ -59,8 +59,14 @@ export function createTablesEditor(ctx) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     if (!form.reportValidity()) return;
+    const number = Number(form.elements.number.value);
+    if (ctx.tables.some((table) => table.number === number)) {
+      toast(t("tables.taken", { number }), "error");
+      form.elements.number.select();
+      return;
+    }
     try {
-      await api.post("/admin/tables", { number: Number(form.elements.number.value), password: form.elements.password.value });
+      await api.post("/admin/tables", { number, password: form.elements.password.value });
       form.reset();
       toast(t("saved"));
       await refresh();
