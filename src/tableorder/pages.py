@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from litestar import Request, Response, Router, get
 
@@ -39,9 +40,21 @@ MEDIA_TYPES = {
 }
 
 
-def _file_response(request: Request, path: Path, *, page: bool = False) -> Response[bytes]:  # type: ignore[type-arg]
-    body = path.read_bytes()
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+# path -> (mtime_ns, size, body, etag): the files are small and few; a stat tells when one changed.
+_FILES: dict[Path, tuple[int, int, bytes, str]] = {}
+
+
+def _read(path: Path) -> tuple[bytes, str]:
+    stat = path.stat()
+    cached = _FILES.get(path)
+    if cached is None or cached[:2] != (stat.st_mtime_ns, stat.st_size):
+        body = path.read_bytes()
+        cached = _FILES[path] = (stat.st_mtime_ns, stat.st_size, body, f'"{hashlib.sha256(body).hexdigest()[:32]}"')
+    return cached[2], cached[3]
+
+
+def _file_response(request: Request[Any, Any, Any], path: Path, *, page: bool = False) -> Response[bytes]:
+    body, etag = _read(path)
     headers = {"ETag": etag, "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
     if page:
         headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
@@ -54,19 +67,19 @@ def _file_response(request: Request, path: Path, *, page: bool = False) -> Respo
 
 
 @get("/", include_in_schema=False, sync_to_thread=False, name="tablet-page")
-def tablet_page(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
+def tablet_page(request: Request[Any, Any, Any]) -> Response[bytes]:
     """The guest tablet: setup once, then the menu, the cart and the table's orders."""
     return _file_response(request, WEB / "tablet" / "index.html", page=True)
 
 
 @get(["/admin", "/admin/"], include_in_schema=False, sync_to_thread=False, name="admin-page")
-def admin_page(request: Request) -> Response[bytes]:  # type: ignore[type-arg]
+def admin_page(request: Request[Any, Any, Any]) -> Response[bytes]:
     """The staff board: live tables and orders, history, menu and tables."""
     return _file_response(request, WEB / "admin" / "index.html", page=True)
 
 
 @get("/static/{file_path:path}", include_in_schema=False, sync_to_thread=False, name="web-asset")
-def web_asset(request: Request, file_path: str) -> Response[bytes]:  # type: ignore[type-arg]
+def web_asset(request: Request[Any, Any, Any], file_path: str) -> Response[bytes]:
     """A file of the pages, by its path under web/; only known suffixes, never outside web/."""
     relative = PurePosixPath(file_path.lstrip("/"))
     if relative.suffix not in MEDIA_TYPES or any(part in {"", ".", ".."} or part.startswith(".")
