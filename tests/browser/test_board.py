@@ -80,6 +80,8 @@ async def test_board_live_order_status_confirmations_and_history(
     await expect(card).to_be_visible(timeout=2000)
     await expect(card).to_have_class(re.compile(r"\bis-new\b"))
     await expect(card.get_by_text("New", exact=True)).to_be_visible()
+    assert await page.locator("[aria-live=polite]").filter(
+        has_text=f"New order: Table 2, order {order['order_no']}").count() == 1
     await expect(card).to_contain_text("김치찌개")
     await expect(card).to_contain_text("Pending")
     await expect(table2).to_contain_text("20,000원")
@@ -399,6 +401,9 @@ async def test_board_shows_reconnecting_and_catches_up(
     board_server = ServerProcess(database_url, env=env).start()
     try:
         page, _ = await page_factory(board_server.url, DESKTOP_VIEWPORT)
+        streams: list[dict[str, str]] = []
+        page.on("request", lambda request: streams.append(request.headers)
+                if request.url.endswith("/api/v1/admin/orders/stream") else None)
         await log_in(page, board_server.url, store)
         await expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
         token = await table_token(replica_a, store, 4)
@@ -423,6 +428,9 @@ async def test_board_shows_reconnecting_and_catches_up(
         await expect(missed_card).to_be_visible(timeout=15_000)
         await expect(page.get_by_text("Reconnecting…")).to_have_count(0)
         await expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
+        # The stream resumed from the last event it had (Last-Event-ID), not from scratch.
+        assert "last-event-id" not in streams[0]
+        assert any(int(headers.get("last-event-id", "0")) > 0 for headers in streams[1:]), streams
         # The completed order folded into the finished ones, with its new status.
         await table4.get_by_text(re.compile(r"Completed and cancelled")).click()
         await expect(table4.get_by_role("article", name=f"Order {before['order_no']}")).to_contain_text(

@@ -73,6 +73,9 @@ export function createBoard(ctx) {
       if (!known) {
         fresh.add(data.id);
         beep();
+        // Said to screen readers too, not only shown.
+        document.getElementById("announcer").textContent = t("order.announce",
+          { no: data.order_no, table: t("table.name", { number: data.table_number }) });
       }
       render();
     } else if ((type === "order.updated" || type === "order.cancelled") && data && data.id) {
