@@ -77,6 +77,8 @@ export function createHistory(ctx) {
       if (tableId !== undefined) {
         form.requestSubmit();
         select.focus();
+      } else if (query === null && select.value) {
+        form.requestSubmit();  // the first visit shows the first table's last week at once
       }
     },
   };
