@@ -46,6 +46,10 @@ export function createTablesEditor(ctx) {
   }
 
   async function remove(table) {
+    if (table.session) {
+      toast(t("tables.inUse", { number: table.number }), "error");
+      return;
+    }
     if (!(await confirmDialog(t("confirm.deleteTable", { number: table.number })))) return;
     try {
       await api.del(`/admin/tables/${table.id}`);
