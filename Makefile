@@ -31,6 +31,7 @@ test: $(INSTALLED)
 topology-test: $(INSTALLED)
 	$(call need_debian,nginx,nginx)
 	$(call need_debian,openssl,openssl)
+	$(call need_debian,chromium,chromium)
 	$(BIN)/python -m pytest -m topology tests/test_topology.py
 
 RUNTIME := .venv-runtime/.installed

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import ssl
@@ -203,6 +204,62 @@ async def test_admin_stream_through_nginx_gets_orders_placed_on_either_backend_w
                     assert time.monotonic() - started < 2
                 assert message.event == "order.created"
                 assert message.json()["id"] == placed.json()["id"]
+
+
+# --- the web pages through nginx (SPEC section 8) --------------------------------------------------------
+
+STATIC_REFERENCE = re.compile(r'(?:src|href)="(/static/[^"]+)"')
+
+
+async def test_the_pages_come_through_nginx_under_the_edge_policy_alone(topology: Topology) -> None:
+    async with httpx.AsyncClient(base_url=topology.base_url, verify=tls_context(topology), timeout=15) as web:
+        for path in ("/", "/admin"):
+            page = await web.get(path, params={"lang": "en"})
+            assert page.status_code == 200, page.text
+            assert page.headers["content-type"].startswith("text/html")
+            policies = page.headers.get_list("content-security-policy")
+            assert len(policies) == 1, policies  # the edge's, not the app's copy as well
+            assert "script-src 'self'" in policies[0] and "http" not in policies[0]
+            assert page.headers.get_list("x-frame-options") == ["DENY"]
+            assets = STATIC_REFERENCE.findall(page.text)
+            assert assets, page.text
+            for asset in assets:
+                response = await web.get(asset, headers={"Accept-Encoding": "gzip"})
+                assert response.status_code == 200, asset
+                if asset.endswith((".js", ".css")):
+                    assert response.headers.get("content-encoding") == "gzip", asset
+
+
+async def test_the_board_runs_live_through_nginx(topology: Topology, shop: Shop) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    from tests.browser.conftest import CHROMIUM, LAUNCH_ARGS, require_chromium
+
+    require_chromium()
+    async with async_playwright() as playwright:
+        # The stack's certificate is self-signed; the page itself is what is under test.
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                                   args=[*LAUNCH_ARGS, "--ignore-certificate-errors"])
+        try:
+            page = await browser.new_page(viewport={"width": 1440, "height": 900})
+            errors: list[str] = []
+            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            await page.goto(f"{topology.base_url}/admin?lang=en")
+            await page.get_by_label("Store code").fill("topo")
+            await page.get_by_label("Username").fill("admin")
+            await page.get_by_label("Password").fill(ADMIN_PASSWORD)
+            await page.get_by_role("button", name="Log in").click()
+            await expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible()
+            async with httpx.AsyncClient(base_url=topology.base_url + "/api/v1", verify=tls_context(topology),
+                                         timeout=15) as client:
+                placed = await order(client, shop, table=3)
+            assert placed.status_code == 201, placed.text
+            table = page.get_by_role("region", name="Table 3", exact=True)
+            await expect(table.get_by_role("article", name=f"Order {placed.json()['order_no']}")).to_be_visible(
+                timeout=2000)
+            assert errors == []
+        finally:
+            await browser.close()
 
 
 # --- read routing --------------------------------------------------------------------------------------

@@ -55,6 +55,11 @@ MENU = [
 ]
 
 
+def require_chromium() -> None:
+    """Chromium must be there under CI; elsewhere the test skips without it."""
+    _chromium_or_skip()
+
+
 def _chromium_or_skip() -> None:
     if Path(CHROMIUM).exists():
         return
