@@ -223,3 +223,4 @@ async def test_a_password_changed_in_sql_ends_the_token_that_changed_it_before(
     assert (await via_a.get("/admin/tables", headers=store.admin)).status_code == 200  # still the kept one
     await pool.execute("UPDATE admins SET password_hash = 'reset-by-the-owner' WHERE store_id = $1", store.id)
     assert await status_soon(via_a, "/admin/tables", store.admin, 401) == 401
+

@@ -182,6 +182,11 @@ class Credentials:
     async def still_valid(self, principal: object) -> bool:
         return isinstance(principal, Principal) and await self.holds(principal)
 
+    def changed_here(self, store_id: int) -> None:
+        """This worker just committed a credential change of the store: forget its answers now, not
+        when the notification comes back (so the same client's next request already sees it)."""
+        self.invalidate(store_id)
+
     def invalidate(self, store_id: int) -> None:
         self._generations[store_id] = self._generations.get(store_id, 0) + 1
         self._size -= len(self._answers.pop(store_id, {}))

@@ -131,6 +131,7 @@ class LogoutController(Controller):
           summary="End the presented token (staff or tablet) on every replica; clears the staff cookie")
     async def logout(self, state: State, principal: Principal) -> None:
         await queries.revoke_token(state.pool, principal.store_id, principal.token_id, principal.expires_at)
+        state.credentials.changed_here(principal.store_id)
 
 
 class AdminPasswordController(Controller):
@@ -157,6 +158,7 @@ class AdminPasswordController(Controller):
         new_hash = await hash_password(data.new_password)
         await queries.change_admin_password(state.pool, principal.store_id, principal.subject_id, new_hash,
                                             principal.token_id)
+        state.credentials.changed_here(principal.store_id)
 
 
 __all__ = ["AdminPasswordController", "AuthController", "LogoutController"]

@@ -49,6 +49,7 @@ class AdminTableController(Controller):
         document = await queries.set_table_password(state.pool, principal.store_id, table_id, password_hash)
         if document is None:
             raise not_found("Table")
+        state.credentials.changed_here(principal.store_id)
         return raw_json(document)
 
     @delete("/{table_id:int}", operation_id="DeleteTable",
@@ -61,6 +62,7 @@ class AdminTableController(Controller):
             if await queries.has_open_session(conn, table_id):
                 raise conflict("The table has an open session; close it first.")
             await queries.delete_table(conn, table_id)
+        state.credentials.changed_here(principal.store_id)
 
     @post("/{table_id:int}/close-session", operation_id="CloseTableSession", status_code=200,
           summary="이용 완료: close the table's session; its orders move to history",
