@@ -14,8 +14,8 @@ from tableorder.security import hash_password_sync
 ADMIN_PASSWORD = "admin-password-1"
 TABLE_PASSWORD = "table-pass"
 # Hashing once keeps store set-up fast; every account still has a real argon2 hash.
-_ADMIN_HASH = hash_password_sync(ADMIN_PASSWORD)
-_TABLE_HASH = hash_password_sync(TABLE_PASSWORD)
+ADMIN_HASH = hash_password_sync(ADMIN_PASSWORD)
+TABLE_HASH = hash_password_sync(TABLE_PASSWORD)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -62,11 +62,11 @@ class Stores:
             store_id = await conn.fetchval("INSERT INTO stores (code, name) VALUES ($1, $2) RETURNING id",
                                            code, f"Store {code}")
             await conn.execute("INSERT INTO admins (store_id, username, password_hash) VALUES ($1, 'admin', $2)",
-                               store_id, _ADMIN_HASH)
+                               store_id, ADMIN_HASH)
             table_ids = {
                 n: await conn.fetchval(
                     "INSERT INTO tables (store_id, number, password_hash) VALUES ($1, $2, $3) RETURNING id",
-                    store_id, n, _TABLE_HASH)
+                    store_id, n, TABLE_HASH)
                 for n in range(1, tables + 1)
             }
             category_id = await conn.fetchval(

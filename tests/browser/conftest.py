@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import ServerProcess
-from tests.helpers import _ADMIN_HASH, _TABLE_HASH, ADMIN_PASSWORD, bearer
+from tests.helpers import ADMIN_HASH, ADMIN_PASSWORD, TABLE_HASH, bearer
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -116,10 +116,10 @@ async def store(pool: asyncpg.Pool, replica_a: ServerProcess, replica_b: ServerP
     async with pool.acquire() as conn, conn.transaction():
         store_id = await conn.fetchval("INSERT INTO stores (code, name) VALUES ($1, '한솥 식당') RETURNING id", code)
         await conn.execute("INSERT INTO admins (store_id, username, password_hash) VALUES ($1, 'admin', $2)",
-                           store_id, _ADMIN_HASH)
+                           store_id, ADMIN_HASH)
         tables = {n: await conn.fetchval(
             "INSERT INTO tables (store_id, number, password_hash) VALUES ($1, $2, $3) RETURNING id",
-            store_id, n, _TABLE_HASH) for n in range(1, 7)}
+            store_id, n, TABLE_HASH) for n in range(1, 7)}
         items: dict[str, int] = {}
         for c, (category, dishes) in enumerate(MENU):
             category_id = await conn.fetchval(
