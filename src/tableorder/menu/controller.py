@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Annotated, Any
 
@@ -80,10 +82,17 @@ def menu_changed(state: State, store_id: int) -> None:
     cache.invalidate(store_id)
 
 
-def menu_full(exc: asyncpg.PostgresError, what: str) -> ProblemError:
-    limit = msgspec.json.decode(exc.detail or "{}", type=dict[str, int]).get("limit")
-    return ProblemError(409, f"This store's menu already holds {limit} {what}, the most a menu may hold; "
-                             f"delete one to add another.", slug="menu-full")
+@contextmanager
+def refused_when_full(what: str) -> Iterator[None]:
+    """The menu's size trigger (SQLSTATE MENU_FULL) as a 409 naming the limit."""
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate != queries.MENU_FULL:
+            raise
+        limit = msgspec.json.decode(exc.detail or "{}", type=dict[str, int]).get("limit")
+        raise ProblemError(409, f"This store's menu already holds {limit} {what}, the most a menu may hold; "
+                                f"delete one to add another.", slug="menu-full") from exc
 
 
 class AdminCategoryController(Controller):
@@ -100,12 +109,8 @@ class AdminCategoryController(Controller):
           responses={**AUTH_PROBLEMS,
                      409: problem_spec("The menu already holds 100 categories (type `.../menu-full`)")})
     async def create_category(self, state: State, principal: Principal, data: CategoryCreate) -> CategoryOut:
-        try:
+        with refused_when_full("categories"):
             row = await queries.create_category(state.pool, principal.store_id, data.name, data.sort_order)
-        except asyncpg.PostgresError as exc:
-            if exc.sqlstate == queries.MENU_FULL:
-                raise menu_full(exc, "categories") from exc
-            raise
         menu_changed(state, principal.store_id)
         return _category(row)
 
@@ -149,13 +154,10 @@ class AdminMenuItemController(Controller):
           responses={**AUTH_PROBLEMS, 409: problem_spec("The menu already holds 500 items (type `.../menu-full`)")})
     async def create_item(self, state: State, principal: Principal, data: MenuItemCreate) -> MenuItemOut:
         try:
-            row = await queries.create_item(state.pool, principal.store_id, msgspec.structs.asdict(data))
+            with refused_when_full("items"):
+                row = await queries.create_item(state.pool, principal.store_id, msgspec.structs.asdict(data))
         except asyncpg.ForeignKeyViolationError as exc:
             raise unknown_category() from exc
-        except asyncpg.PostgresError as exc:
-            if exc.sqlstate == queries.MENU_FULL:
-                raise menu_full(exc, "items") from exc
-            raise
         menu_changed(state, principal.store_id)
         return _item(row)
 
