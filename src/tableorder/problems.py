@@ -67,12 +67,23 @@ class APIRequest(Request[Any, Any, State]):
             return await super().json()
         except RecursionError:
             reason = "nested too deeply"
-        except UnicodeDecodeError:
-            reason = "not valid UTF-8"
-        except SerializationException as exc:
-            reason = "not valid JSON: " + str(exc).removeprefix("JSON is malformed: ")
+        except (UnicodeDecodeError, SerializationException) as exc:
+            # msgspec < 0.23 raises UnicodeDecodeError for invalid UTF-8 in a string, 0.23 a
+            # DecodeError: the body itself says which it is, whatever the version.
+            if not _is_utf8(await self.body()):
+                reason = "not valid UTF-8"
+            else:
+                reason = "not valid JSON: " + str(exc).removeprefix("JSON is malformed: ")
         log.info("rejected the body of %s %s: %s", self.method, self.url.path, reason)
         raise ProblemError(400, f"The request body is {reason}.", slug="malformed-json")
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def not_found(what: str) -> ProblemError:
