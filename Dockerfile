@@ -23,10 +23,10 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /build
 # pyproject.toml names README.md as the package readme, so the build needs it.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY src/ src/
 # A regular (non-editable) install: the runtime image has no source tree.
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir -c constraints.txt . \
     && python -c "import tableorder.app"
 
 

@@ -6,15 +6,20 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test topology-test topology-memory lint bench bench-push clean
+.PHONY: install lock run test topology-test topology-memory lint bench bench-push clean
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
 install: $(INSTALLED)
+
+## Pin what the suite passed with: rewrite constraints.txt from .venv (after `make test` passes).
+lock: $(INSTALLED)
+	{ sed -n '/^#/p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 ## Start the service with the demo store (embedded PostgreSQL under ./.tableorder/ unless DATABASE_URL is set).
 run: $(INSTALLED)
@@ -35,10 +40,10 @@ topology-test: $(INSTALLED)
 	$(BIN)/python -m pytest -m topology tests/test_topology.py
 
 RUNTIME := .venv-runtime/.installed
-$(RUNTIME): pyproject.toml
+$(RUNTIME): pyproject.toml constraints.txt
 	$(PYTHON) -m venv .venv-runtime
 	.venv-runtime/bin/python -m pip install --quiet --upgrade pip
-	.venv-runtime/bin/python -m pip install --quiet -e .
+	.venv-runtime/bin/python -m pip install --quiet -c constraints.txt -e .
 	touch $@
 
 # Debian packages a target needs: installed with apt when missing and we are root (CI, this sandbox),
