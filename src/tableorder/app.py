@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Server, Tag
 
@@ -28,7 +29,7 @@ from tableorder.menu.controller import AdminCategoryController, AdminMenuItemCon
 from tableorder.orders.controller import AdminOrderController, GuestOrderController
 from tableorder.pages import pages
 from tableorder.problems import EXCEPTION_HANDLERS, APIRequest
-from tableorder.security import ADMIN_COOKIE, Credentials, TokenService
+from tableorder.security import ADMIN_COOKIE, Credentials, TokenService, admin_principal, table_principal
 from tableorder.settings import Settings
 from tableorder.tables.controller import AdminTableController
 
@@ -118,15 +119,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await replica.close()
             await pool.close()
 
-    api = Router(
-        path="/api/v1",
+    # Who may call what is said once per router: the staff's routes take an admin principal, the
+    # tablet's a table principal; the controllers below only say what they do.
+    admin = Router(
+        path="/admin",
         route_handlers=[
-            AuthController, LogoutController, AdminPasswordController,
-            GuestMenuController, GuestOrderController, GuestStreamController,
-            AdminOrderController, AdminStreamController,
-            AdminTableController, AdminCategoryController, AdminMenuItemController,
+            AdminOrderController, AdminStreamController, AdminTableController,
+            AdminCategoryController, AdminMenuItemController, AdminPasswordController,
         ],
+        dependencies={"principal": Provide(admin_principal)},
+        security=[{"AdminToken": []}],
     )
+    guest = Router(
+        path="/",
+        route_handlers=[GuestMenuController, GuestOrderController, GuestStreamController],
+        dependencies={"principal": Provide(table_principal)},
+        security=[{"TableToken": []}],
+    )
+    api = Router(path="/api/v1", route_handlers=[AuthController, LogoutController, admin, guest])
     return Litestar(
         route_handlers=[api, HealthController, pages],
         lifespan=[lifespan],

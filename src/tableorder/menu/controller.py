@@ -11,7 +11,6 @@ import asyncpg
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import State
-from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
@@ -28,7 +27,7 @@ from tableorder.menu.schemas import (
     MenuItemUpdate,
 )
 from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, not_found, problem_spec
-from tableorder.security import Principal, admin_principal, table_principal
+from tableorder.security import Principal, table_principal
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -41,7 +40,6 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 class GuestMenuController(Controller):
     path = "/menu"
     tags = ["Guest"]
-    security = [{"TableToken": []}]
 
     @get(operation_id="GetMenu", summary="The store's menu by category; send If-None-Match to get 304",
          responses={**AUTH_PROBLEMS, 304: ResponseSpec(None, description="Not modified (empty body)")})
@@ -96,10 +94,8 @@ def refused_when_full(what: str) -> Iterator[None]:
 
 
 class AdminCategoryController(Controller):
-    path = "/admin/categories"
+    path = "/categories"
     tags = ["Admin: menu"]
-    dependencies = {"principal": Provide(admin_principal)}
-    security = [{"AdminToken": []}, {"AdminCookie": []}]
 
     @get(operation_id="ListCategories", summary="Menu categories in display order", responses=AUTH_PROBLEMS)
     async def list_categories(self, state: State, principal: Principal) -> list[CategoryOut]:
@@ -138,10 +134,8 @@ class AdminCategoryController(Controller):
 
 
 class AdminMenuItemController(Controller):
-    path = "/admin/menu-items"
+    path = "/menu-items"
     tags = ["Admin: menu"]
-    dependencies = {"principal": Provide(admin_principal)}
-    security = [{"AdminToken": []}, {"AdminCookie": []}]
 
     @get(operation_id="ListMenuItems", summary="Menu items, optionally of one category", responses=AUTH_PROBLEMS)
     async def list_items(
