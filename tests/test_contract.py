@@ -211,8 +211,8 @@ async def test_generated_client_places_an_order(server: ServerProcess, stores: S
         Menu,
         OrderCreate,
         OrderLineIn,
-        OrderOut,
-        OrderOutStatus,
+        Order,
+        OrderStatus,
         Problem,
         TableLogin,
         TableOrders,
@@ -255,8 +255,8 @@ async def test_generated_client_places_an_order(server: ServerProcess, stores: S
                                     OrderLineIn(menu_item_id=second.id, quantity=1)], note="extra napkins"))
         assert placed.status_code == 201, placed.content
         order = placed.parsed
-        assert isinstance(order, OrderOut)
-        assert order.status == OrderOutStatus.PENDING
+        assert isinstance(order, Order)
+        assert order.status == OrderStatus.PENDING
         assert order.table_id == store.tables[1].id and order.table_number == 1
         assert [(line.menu_item_id, line.name, line.unit_price, line.quantity, line.line_total)
                 for line in order.items] == [(first.id, first.name, first.price, 2, 2 * first.price),

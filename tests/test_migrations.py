@@ -35,6 +35,7 @@ EXPECTED_TABLES = {
     "idempotency_keys",
     "events",
     "revoked_tokens",
+    "api_keys",  # 0006
 }
 EXPECTED_FUNCTIONS = {
     "order_json",
@@ -51,6 +52,16 @@ EXPECTED_FUNCTIONS = {
     "login_succeeded",
     "credentials_bump_version",
     "credentials_notify",
+    # migrations/documents.sql (0008)
+    "store_json",
+    "table_orders_json",
+    "closed_session_json",
+    "history_page_json",
+    "category_json",
+    "menu_item_json",
+    "menu_json",
+    "session_closed_json",
+    "menu_updated_json",
 }
 
 

@@ -15,6 +15,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Server, Tag
 
 from tableorder import db
+from tableorder.apikeys.controller import ApiKeyController
 from tableorder.auth.controller import AdminPasswordController, AuthController, LogoutController
 from tableorder.docs_page import DocsPagePlugin
 from tableorder.events.housekeeping import prune_forever
@@ -29,7 +30,16 @@ from tableorder.menu.controller import AdminCategoryController, AdminMenuItemCon
 from tableorder.orders.controller import AdminOrderController, GuestOrderController
 from tableorder.pages import pages
 from tableorder.problems import EXCEPTION_HANDLERS, APIRequest
-from tableorder.security import ADMIN_COOKIE, Credentials, TokenService, admin_principal, table_principal
+from tableorder.security import (
+    ADMIN_COOKIE,
+    API_KEY_SCHEME,
+    API_KEY_SCOPES,
+    Credentials,
+    TokenService,
+    admin_principal,
+    admin_scope_guard,
+    table_principal,
+)
 from tableorder.settings import Settings
 from tableorder.tables.controller import AdminTableController
 
@@ -48,6 +58,7 @@ def openapi_config() -> OpenAPIConfig:
             Tag(name="Admin: orders", description="The live order board (admin token)"),
             Tag(name="Admin: tables", description="Tables, sessions and history (admin token)"),
             Tag(name="Admin: menu", description="Categories and menu items (admin token)"),
+            Tag(name="Admin: API keys", description="Keys for integrations, with scopes (admin token only)"),
             Tag(name="Operations", description="Health checks"),
         ],
         components=Components(
@@ -56,6 +67,14 @@ def openapi_config() -> OpenAPIConfig:
                                              description="From POST /api/v1/auth/table/login"),
                 "AdminToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
                                              description="From POST /api/v1/auth/admin/login"),
+                API_KEY_SCHEME: SecurityScheme(
+                    type="http", scheme="bearer", bearer_format="tok_<prefix>_<secret>",
+                    description="A store's API key, made by staff with POST /api/v1/admin/api-keys: "
+                                "`tok_` + an 8-character prefix + `_` + 43 characters. Valid on the admin API "
+                                "within its scopes: an operation that accepts keys lists the one scope it needs "
+                                "in its security requirement (403 without it); operations that do not list "
+                                "ApiKey are for staff only. Never accepted on the tablet's operations. Scopes: "
+                                + ", ".join(API_KEY_SCOPES) + "."),
                 "AdminCookie": SecurityScheme(type="apiKey", name=ADMIN_COOKIE, security_scheme_in="cookie",
                                               description="Set by admin login; honoured on GET only"),
             }
@@ -99,7 +118,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         credentials.on_change = lambda store_id: hub.revalidate(store_id, credentials.still_valid)
         credentials.on_clear = lambda: hub.revalidate_all(credentials.still_valid)
         listener = app.state.listener = Listener(
-            url, hub, {"menu.updated": menu_cache, "credentials.changed": credentials})
+            url, on_event=hub.notify, on_connect=hub.wake_all,
+            caches={"menu.updated": menu_cache, "credentials.changed": credentials})
         listener.start()
         end_streams_on_shutdown_signal(hub)
         housekeeping = asyncio.create_task(prune_forever(pool, settings), name="housekeeping")
@@ -125,9 +145,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         path="/admin",
         route_handlers=[
             AdminOrderController, AdminStreamController, AdminTableController,
-            AdminCategoryController, AdminMenuItemController, AdminPasswordController,
+            AdminCategoryController, AdminMenuItemController, AdminPasswordController, ApiKeyController,
         ],
         dependencies={"principal": Provide(admin_principal)},
+        # Every admin operation: staff, or an API key holding the scope the operation declares.
+        guards=[admin_scope_guard],
         security=[{"AdminToken": []}],
     )
     guest = Router(

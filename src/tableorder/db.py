@@ -148,10 +148,27 @@ def find_alembic_ini() -> Path:
 
 
 def migrate(database_url: str, revision: str = "head") -> None:
-    """Alembic upgrade; synchronous (Alembic runs its own event loop)."""
+    """Alembic upgrade, then (at head) the replay of migrations/documents.sql; synchronous (Alembic
+    runs its own event loop)."""
     from alembic import command
 
     command.upgrade(alembic_config(database_url), revision)
+    if revision == "head":
+        replay_documents(database_url)
+
+
+def documents_sql() -> Path:
+    """migrations/documents.sql: the SQL functions that build the documents (see its header)."""
+    return find_alembic_ini().parent / "migrations" / "documents.sql"
+
+
+def replay_documents(database_url: str) -> None:
+    """Runs documents.sql (CREATE OR REPLACE only) in one transaction, one migrator at a time."""
+    import psycopg
+
+    with psycopg.connect(asyncpg_dsn(database_url)) as conn:
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('tableorder.documents'))")
+        conn.execute(documents_sql().read_text().encode())
 
 
 def downgrade(database_url: str, revision: str = "base") -> None:

@@ -10,15 +10,8 @@ from litestar.datastructures import Cookie, State
 from litestar.di import Provide
 
 from tableorder.auth import queries
-from tableorder.auth.schemas import (
-    AdminLogin,
-    AdminToken,
-    PasswordChange,
-    StoreOut,
-    TableLogin,
-    TableRef,
-    TableToken,
-)
+from tableorder.auth.schemas import AdminLogin, PasswordChange, TableLogin
+from tableorder.documents import AdminToken, Store, TableRef, TableToken
 from tableorder.problems import AUTH_PROBLEMS, COMMON_PROBLEMS, FieldError, ProblemError, problem_spec
 from tableorder.security import (
     ADMIN_COOKIE,
@@ -94,7 +87,7 @@ class AuthController(Controller):
         cookie = Cookie(key=ADMIN_COOKIE, value=token, path="/api/v1/admin", httponly=True, samesite="strict",
                         secure=not settings.debug, max_age=tokens.lifetime_seconds)
         body = AdminToken(access_token=token, expires_in=tokens.lifetime_seconds,
-                          store=StoreOut(id=row["store_id"], code=row["code"], name=row["name"]))
+                          store=Store(id=row["store_id"], code=row["code"], name=row["name"]))
         return Response(body, cookies=[cookie])
 
     @post("/table/login", operation_id="LoginTable", status_code=200, responses=LOGIN_PROBLEMS,
@@ -109,7 +102,7 @@ class AuthController(Controller):
         return TableToken(
             access_token=tokens.issue("table", row["store_id"], row["subject_id"], row["credential_version"]),
             expires_in=tokens.lifetime_seconds,
-            store=StoreOut(id=row["store_id"], code=row["code"], name=row["name"]),
+            store=Store(id=row["store_id"], code=row["code"], name=row["name"]),
             table=TableRef(id=row["subject_id"], number=row["number"]),
         )
 

@@ -1,12 +1,13 @@
+"""What clients send to sign in (the documents sent back are in tableorder.documents)."""
+
 from typing import Annotated
 
 import msgspec
 
-from tableorder.kit import Id
+from tableorder.documents import TableNumber
 
 StoreCode = Annotated[str, msgspec.Meta(min_length=2, max_length=32, pattern=r"^[a-z0-9][a-z0-9-]{1,31}$")]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-TableNumber = Annotated[int, msgspec.Meta(ge=1, le=999)]
 
 
 class AdminLogin(msgspec.Struct, forbid_unknown_fields=True):
@@ -25,29 +26,3 @@ class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
     current_password: Password
     new_password: Annotated[str, msgspec.Meta(min_length=8, max_length=128,
                                               description="At least 8 characters")]
-
-
-class StoreOut(msgspec.Struct):
-    id: Id
-    code: str
-    name: str
-
-
-class TableRef(msgspec.Struct):
-    id: Id
-    number: TableNumber
-
-
-class AdminToken(msgspec.Struct):
-    access_token: str
-    expires_in: int
-    store: StoreOut
-    token_type: str = "bearer"
-
-
-class TableToken(msgspec.Struct):
-    access_token: str
-    expires_in: int
-    store: StoreOut
-    table: TableRef
-    token_type: str = "bearer"

@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import asyncpg
 
-from tableorder import db
+from tableorder import db, documents
 
 log = logging.getLogger("tableorder.events")
 
@@ -168,10 +168,11 @@ class StoreFeed:
 
 
 class Resync(NamedTuple):
-    """The client cannot resume from its Last-Event-ID; it reloads over REST and goes on from `position`."""
+    """The client cannot resume from its Last-Event-ID; it reloads over REST and goes on from
+    `position`. `data` is the event's documents.Resync."""
 
     position: int
-    reason: str
+    data: documents.Resync
 
 
 class Hub:
@@ -252,11 +253,14 @@ class Hub:
         since, last = subscriber.last_sent, row["last"]
         first = row["first"] if row["first"] is not None else last + 1
         if since > last:
-            return Resync(last, "Last-Event-ID is ahead of this store's feed; reload over REST")
+            return Resync(last, documents.Resync(
+                "ahead", f"Last-Event-ID {since} is ahead of this store's feed (at {last}); reload over REST"))
         if since < first - 1:
-            return Resync(last, "events after Last-Event-ID are no longer kept; reload over REST")
+            return Resync(last, documents.Resync(
+                "not_kept", "events after Last-Event-ID are no longer kept; reload over REST"))
         if row["boundary"] is not None and since < row["boundary"]:
-            return Resync(last, "the table's session changed since Last-Event-ID; reload over REST")
+            return Resync(last, documents.Resync(
+                "session_changed", "the table's session changed since Last-Event-ID; reload over REST"))
         return None
 
     async def page(self, subscriber: Subscriber, limit: int, max_bytes: int) -> tuple[list[Event], bool]:

@@ -6,13 +6,12 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import asyncpg
 
 from tableorder.db import asyncpg_dsn
-from tableorder.events.hub import Hub
 
 log = logging.getLogger("tableorder.events")
 
@@ -30,10 +29,16 @@ class StoreCache(Protocol):
 
 
 class Listener:
-    def __init__(self, url: str, hub: Hub, caches: Mapping[str, StoreCache], *, watchdog_interval: float = 5.0,
+    """`on_event(store_id, position)` for each event of a store's feed, `on_connect()` after each
+    (re)connect (whatever committed meanwhile is to be read now); `caches` by notification type. All
+    given by app.py: the listener knows nothing of what it feeds."""
+
+    def __init__(self, url: str, on_event: Callable[[int, int], None], on_connect: Callable[[], None],
+                 caches: Mapping[str, StoreCache], *, watchdog_interval: float = 5.0,
                  watchdog_timeout: float = 3.0, max_backoff: float = 5.0) -> None:
         self._url = url
-        self._hub = hub
+        self._on_event = on_event
+        self._on_connect = on_connect
         # Notification type -> the cache it invalidates. Caches are only enabled while connected:
         # a notification missed meanwhile cannot leave a stale entry behind.
         self._caches = caches
@@ -63,7 +68,7 @@ class Listener:
             if cache is not None:
                 cache.invalidate(store_id)
             if position_ > 0:  # a position of 0: not an event of the store's feed
-                self._hub.notify(store_id, position_)
+                self._on_event(store_id, position_)
         except ValueError:
             log.warning("ignoring malformed notification %r", payload)
 
@@ -95,7 +100,7 @@ class Listener:
                 for cache in self._caches.values():
                     cache.clear()
                     cache.enabled = True
-                self._hub.wake_all()
+                self._on_connect()
                 await self._watch(conn)
             except asyncio.CancelledError:
                 raise

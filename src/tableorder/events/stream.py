@@ -10,12 +10,12 @@ written, and a client that goes away ends its stream (and frees its slot) at onc
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from contextvars import ContextVar
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, get
 from litestar.datastructures import State
 from litestar.params import HeaderParameter
@@ -26,7 +26,7 @@ from tableorder import db
 from tableorder.events.hub import HEARTBEAT, Event, Hub, StreamsFull, Subscriber, sse_frame
 from tableorder.kit import MAX_BIGINT
 from tableorder.problems import AUTH_PROBLEMS, ProblemError, problem_spec
-from tableorder.security import Principal
+from tableorder.security import Principal, api_key
 
 log = logging.getLogger("tableorder.events")
 
@@ -145,7 +145,7 @@ class EventStreamResponse(Response[bytes]):
         if resync is not None:
             # The client reloads over REST and goes on from the store's current position.
             subscriber.last_sent = resync.position
-            await self._send(send, sse_frame("resync", json.dumps({"reason": resync.reason}), resync.position))
+            await self._send(send, sse_frame("resync", msgspec.json.encode(resync.data).decode(), resync.position))
             return
         subscriber.catching_up = True
         try:
@@ -206,7 +206,8 @@ class AdminStreamController(Controller):
     path = "/orders/stream"
     tags = ["Admin: orders"]
 
-    @get(operation_id="StreamStoreEvents", responses=STREAM_PROBLEMS, media_type=EVENT_STREAM,
+    @get(operation_id="StreamStoreEvents", security=api_key("events:read"),
+         responses=STREAM_PROBLEMS, media_type=EVENT_STREAM,
          summary="Live feed (SSE) of the store: order.created/updated/cancelled, table.session_closed, "
                  "menu.updated; `id` is the store's event position")
     async def stream(self, state: State, principal: Principal, last_event_id: LastEventId = None) -> Response[Any]:

@@ -14,20 +14,13 @@ from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from tableorder.kit import MAX_BIGINT, PathId, changed_fields, header
+from tableorder.documents import Category, Menu, MenuItem
+from tableorder.kit import MAX_BIGINT, PathId, changed_fields, header, raw_json
 from tableorder.menu import queries
 from tableorder.menu.cache import MenuCache
-from tableorder.menu.schemas import (
-    CategoryCreate,
-    CategoryOut,
-    CategoryUpdate,
-    Menu,
-    MenuItemCreate,
-    MenuItemOut,
-    MenuItemUpdate,
-)
+from tableorder.menu.schemas import CategoryCreate, CategoryUpdate, MenuItemCreate, MenuItemUpdate
 from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, not_found, problem_spec
-from tableorder.security import Principal, table_principal
+from tableorder.security import Principal, api_key, table_principal
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -57,14 +50,6 @@ class GuestMenuController(Controller):
         response: Response[Any] = (
             menu.not_modified if etag_matches(header(request.scope, b"if-none-match"), menu.etag) else menu.ok)
         return response
-
-
-def _category(row: asyncpg.Record) -> CategoryOut:
-    return CategoryOut(id=row["id"], name=row["name"], sort_order=row["sort_order"])
-
-
-def _item(row: asyncpg.Record) -> MenuItemOut:
-    return MenuItemOut(**dict(row))
 
 
 def unknown_category() -> ProblemError:
@@ -97,30 +82,42 @@ class AdminCategoryController(Controller):
     path = "/categories"
     tags = ["Admin: menu"]
 
-    @get(operation_id="ListCategories", summary="Menu categories in display order", responses=AUTH_PROBLEMS)
-    async def list_categories(self, state: State, principal: Principal) -> list[CategoryOut]:
-        return [_category(row) for row in await queries.list_categories(state.pool, principal.store_id)]
+    @get(operation_id="ListCategories", security=api_key("menu:read"),
+         summary="Menu categories in display order", responses=AUTH_PROBLEMS)
+    async def list_categories(self, state: State, principal: Principal) -> Response[list[Category]]:
+        return raw_json(await queries.list_categories(state.pool, principal.store_id))
 
-    @post(operation_id="CreateCategory", summary="Add a menu category",
+    @get("/{category_id:int}", operation_id="GetCategory", security=api_key("menu:read"), summary="One menu category",
+         responses={**AUTH_PROBLEMS, 404: problem_spec("No such category in this store")})
+    async def get_category(self, state: State, principal: Principal, category_id: PathId) -> Response[Category]:
+        document = await queries.get_category(state.pool, principal.store_id, category_id)
+        if document is None:
+            raise not_found("Category")
+        return raw_json(document)
+
+    @post(operation_id="CreateCategory", security=api_key("menu:write"), summary="Add a menu category",
           responses={**AUTH_PROBLEMS,
                      409: problem_spec("The menu already holds 100 categories (type `.../menu-full`)")})
-    async def create_category(self, state: State, principal: Principal, data: CategoryCreate) -> CategoryOut:
+    async def create_category(self, state: State, principal: Principal,
+                              data: CategoryCreate) -> Response[Category]:
         with refused_when_full("categories"):
-            row = await queries.create_category(state.pool, principal.store_id, data.name, data.sort_order)
+            document = await queries.create_category(state.pool, principal.store_id, data.name, data.sort_order)
         menu_changed(state, principal.store_id)
-        return _category(row)
+        return raw_json(document, status_code=201)
 
-    @patch("/{category_id:int}", operation_id="UpdateCategory", summary="Rename or reorder a category",
+    @patch("/{category_id:int}", operation_id="UpdateCategory", security=api_key("menu:write"),
+           summary="Rename or reorder a category",
            responses={**AUTH_PROBLEMS, 404: problem_spec("No such category in this store")})
     async def update_category(self, state: State, principal: Principal, category_id: PathId,
-                              data: CategoryUpdate) -> CategoryOut:
-        row = await queries.update_category(state.pool, principal.store_id, category_id, changed_fields(data))
-        if row is None:
+                              data: CategoryUpdate) -> Response[Category]:
+        document = await queries.update_category(state.pool, principal.store_id, category_id, changed_fields(data))
+        if document is None:
             raise not_found("Category")
         menu_changed(state, principal.store_id)
-        return _category(row)
+        return raw_json(document)
 
-    @delete("/{category_id:int}", operation_id="DeleteCategory", summary="Delete an empty category",
+    @delete("/{category_id:int}", operation_id="DeleteCategory", security=api_key("menu:write"),
+            summary="Delete an empty category",
             responses={**AUTH_PROBLEMS, 404: problem_spec("No such category in this store"),
                        409: problem_spec("The category still has menu items")})
     async def delete_category(self, state: State, principal: Principal, category_id: PathId) -> None:
@@ -137,39 +134,48 @@ class AdminMenuItemController(Controller):
     path = "/menu-items"
     tags = ["Admin: menu"]
 
-    @get(operation_id="ListMenuItems", summary="Menu items, optionally of one category", responses=AUTH_PROBLEMS)
+    @get(operation_id="ListMenuItems", security=api_key("menu:read"),
+         summary="Menu items, optionally of one category", responses=AUTH_PROBLEMS)
     async def list_items(
         self, state: State, principal: Principal,
         category_id: Annotated[int | None, Parameter(ge=1, le=MAX_BIGINT)] = None,
-    ) -> list[MenuItemOut]:
-        return [_item(row) for row in await queries.list_items(state.pool, principal.store_id, category_id)]
+    ) -> Response[list[MenuItem]]:
+        return raw_json(await queries.list_items(state.pool, principal.store_id, category_id))
 
-    @post(operation_id="CreateMenuItem", summary="Add a menu item",
+    @get("/{item_id:int}", operation_id="GetMenuItem", security=api_key("menu:read"), summary="One menu item",
+         responses={**AUTH_PROBLEMS, 404: problem_spec("No such menu item in this store")})
+    async def get_item(self, state: State, principal: Principal, item_id: PathId) -> Response[MenuItem]:
+        document = await queries.get_item(state.pool, principal.store_id, item_id)
+        if document is None:
+            raise not_found("Menu item")
+        return raw_json(document)
+
+    @post(operation_id="CreateMenuItem", security=api_key("menu:write"), summary="Add a menu item",
           responses={**AUTH_PROBLEMS, 409: problem_spec("The menu already holds 500 items (type `.../menu-full`)")})
-    async def create_item(self, state: State, principal: Principal, data: MenuItemCreate) -> MenuItemOut:
+    async def create_item(self, state: State, principal: Principal, data: MenuItemCreate) -> Response[MenuItem]:
         try:
             with refused_when_full("items"):
-                row = await queries.create_item(state.pool, principal.store_id, msgspec.structs.asdict(data))
+                document = await queries.create_item(state.pool, principal.store_id, msgspec.structs.asdict(data))
         except asyncpg.ForeignKeyViolationError as exc:
             raise unknown_category() from exc
         menu_changed(state, principal.store_id)
-        return _item(row)
+        return raw_json(document, status_code=201)
 
-    @patch("/{item_id:int}", operation_id="UpdateMenuItem",
+    @patch("/{item_id:int}", operation_id="UpdateMenuItem", security=api_key("menu:write"),
            summary="Change a menu item (price, sold out, ...); only the fields sent change",
            responses={**AUTH_PROBLEMS, 404: problem_spec("No such menu item in this store")})
     async def update_item(self, state: State, principal: Principal, item_id: PathId,
-                          data: MenuItemUpdate) -> MenuItemOut:
+                          data: MenuItemUpdate) -> Response[MenuItem]:
         try:
-            row = await queries.update_item(state.pool, principal.store_id, item_id, changed_fields(data))
+            document = await queries.update_item(state.pool, principal.store_id, item_id, changed_fields(data))
         except asyncpg.ForeignKeyViolationError as exc:
             raise unknown_category() from exc
-        if row is None:
+        if document is None:
             raise not_found("Menu item")
         menu_changed(state, principal.store_id)
-        return _item(row)
+        return raw_json(document)
 
-    @delete("/{item_id:int}", operation_id="DeleteMenuItem",
+    @delete("/{item_id:int}", operation_id="DeleteMenuItem", security=api_key("menu:write"),
             summary="Delete a menu item (past orders keep its name and price)",
             responses={**AUTH_PROBLEMS, 404: problem_spec("No such menu item in this store")})
     async def delete_item(self, state: State, principal: Principal, item_id: PathId) -> None:

@@ -15,49 +15,42 @@ MENU_FULL = "TOCAP"
 
 # The tablet's whole menu (at most 9.6 MB within those bounds), as UTF-8 bytes (bytea), never a str:
 # a str holding one emoji takes 4 bytes a character.
-MENU = """
-SELECT convert_to(json_build_object(
-    'store', json_build_object('id', s.id, 'code', s.code, 'name', s.name),
-    'categories', coalesce((
-        SELECT json_agg(json_build_object(
-                   'id', c.id, 'name', c.name, 'sort_order', c.sort_order,
-                   'items', coalesce((
-                        SELECT json_agg(json_build_object(
-                                   'id', i.id, 'name', i.name, 'description', i.description, 'price', i.price,
-                                   'image_url', i.image_url, 'sort_order', i.sort_order, 'available', i.available)
-                               ORDER BY i.sort_order, i.id)
-                          FROM menu_items i WHERE i.category_id = c.id), '[]'))
-               ORDER BY c.sort_order, c.id)
-          FROM menu_categories c WHERE c.store_id = s.id), '[]'))::text, 'UTF8')
-  FROM stores s WHERE s.id = $1
-"""
-
+MENU = "SELECT menu_json($1)"
 
 async def menu_document(reads: Reads, store_id: int) -> bytes | None:
     document: bytes | None = await reads.fetchval(store_id, MENU, store_id)
     return document
 
 
-CATEGORY_COLUMNS = "id, name, sort_order"
-ITEM_COLUMNS = "id, category_id, name, description, price, image_url, sort_order, available"
+# Documents (text) of migrations/documents.sql: category_json and menu_item_json.
+CATEGORY = "category_json(menu_categories)::text"
+ITEM = "menu_item_json(menu_items)::text"
 
 
-async def list_categories(pool: asyncpg.Pool, store_id: int) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await pool.fetch(
-        f"SELECT {CATEGORY_COLUMNS} FROM menu_categories WHERE store_id = $1 ORDER BY sort_order, id", store_id)
-    return rows
+async def list_categories(pool: asyncpg.Pool, store_id: int) -> str:
+    document: str = await pool.fetchval(
+        "SELECT coalesce(json_agg(category_json(c) ORDER BY c.sort_order, c.id), '[]')::text"
+        " FROM menu_categories c WHERE c.store_id = $1", store_id)
+    return document
 
 
-async def create_category(pool: asyncpg.Pool, store_id: int, name: str, sort_order: int) -> asyncpg.Record:
+async def get_category(pool: asyncpg.Pool, store_id: int, category_id: int) -> str | None:
+    document: str | None = await pool.fetchval(
+        f"SELECT {CATEGORY} FROM menu_categories WHERE id = $1 AND store_id = $2", category_id, store_id)
+    return document
+
+
+async def create_category(pool: asyncpg.Pool, store_id: int, name: str, sort_order: int) -> str:
     """Raises asyncpg.PostgresError with SQLSTATE MENU_FULL at the store's 101st category."""
-    return await pool.fetchrow(
-        f"INSERT INTO menu_categories (store_id, name, sort_order) VALUES ($1, $2, $3) RETURNING {CATEGORY_COLUMNS}",
+    document: str = await pool.fetchval(
+        f"INSERT INTO menu_categories (store_id, name, sort_order) VALUES ($1, $2, $3) RETURNING {CATEGORY}",
         store_id, name, sort_order)
+    return document
 
 
 async def update_category(pool: asyncpg.Pool, store_id: int, category_id: int,
-                          changes: Mapping[str, Any]) -> asyncpg.Record | None:
-    return await _update(pool, "menu_categories", CATEGORY_COLUMNS, store_id, category_id, changes)
+                          changes: Mapping[str, Any]) -> str | None:
+    return await _update(pool, "menu_categories", CATEGORY, store_id, category_id, changes)
 
 
 async def delete_category(pool: asyncpg.Pool, store_id: int, category_id: int) -> bool:
@@ -67,28 +60,33 @@ async def delete_category(pool: asyncpg.Pool, store_id: int, category_id: int) -
     return done != "DELETE 0"
 
 
-async def list_items(pool: asyncpg.Pool, store_id: int, category_id: int | None) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await pool.fetch(
-        f"""SELECT {ITEM_COLUMNS} FROM menu_items
-             WHERE store_id = $1 AND ($2::bigint IS NULL OR category_id = $2)
-             ORDER BY category_id, sort_order, id""",
+async def list_items(pool: asyncpg.Pool, store_id: int, category_id: int | None) -> str:
+    document: str = await pool.fetchval(
+        """SELECT coalesce(json_agg(menu_item_json(i) ORDER BY i.category_id, i.sort_order, i.id), '[]')::text
+             FROM menu_items i WHERE i.store_id = $1 AND ($2::bigint IS NULL OR i.category_id = $2)""",
         store_id, category_id)
-    return rows
+    return document
 
 
-async def create_item(pool: asyncpg.Pool, store_id: int, fields: Mapping[str, Any]) -> asyncpg.Record:
+async def get_item(pool: asyncpg.Pool, store_id: int, item_id: int) -> str | None:
+    document: str | None = await pool.fetchval(
+        f"SELECT {ITEM} FROM menu_items WHERE id = $1 AND store_id = $2", item_id, store_id)
+    return document
+
+
+async def create_item(pool: asyncpg.Pool, store_id: int, fields: Mapping[str, Any]) -> str:
     """Raises asyncpg.ForeignKeyViolationError when the category is not this store's, and
     asyncpg.PostgresError with SQLSTATE MENU_FULL at the store's 501st item."""
-    return await pool.fetchrow(
+    document: str = await pool.fetchval(
         f"""INSERT INTO menu_items (store_id, category_id, name, description, price, image_url, sort_order, available)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {ITEM_COLUMNS}""",
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {ITEM}""",
         store_id, fields["category_id"], fields["name"], fields["description"], fields["price"],
         fields["image_url"], fields["sort_order"], fields["available"])
+    return document
 
 
-async def update_item(pool: asyncpg.Pool, store_id: int, item_id: int,
-                      changes: Mapping[str, Any]) -> asyncpg.Record | None:
-    return await _update(pool, "menu_items", ITEM_COLUMNS, store_id, item_id, changes)
+async def update_item(pool: asyncpg.Pool, store_id: int, item_id: int, changes: Mapping[str, Any]) -> str | None:
+    return await _update(pool, "menu_items", ITEM, store_id, item_id, changes)
 
 
 async def delete_item(pool: asyncpg.Pool, store_id: int, item_id: int) -> bool:
@@ -104,15 +102,17 @@ _UPDATABLE = {
 
 
 async def _update(pool: asyncpg.Pool, table: str, returning: str, store_id: int, row_id: int,
-                  changes: Mapping[str, Any]) -> asyncpg.Record | None:
+                  changes: Mapping[str, Any]) -> str | None:
     """UPDATE of the given columns only. Column names come from the fixed allow-list above, values
     are always parameters."""
     columns = [name for name in changes if name in _UPDATABLE[table]]
     if not columns:
-        return await pool.fetchrow(f"SELECT {returning} FROM {table} WHERE id = $1 AND store_id = $2",
-                                   row_id, store_id)
+        unchanged: str | None = await pool.fetchval(
+            f"SELECT {returning} FROM {table} WHERE id = $1 AND store_id = $2", row_id, store_id)
+        return unchanged
     assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=3))
-    return await pool.fetchrow(
+    updated: str | None = await pool.fetchval(
         f"UPDATE {table} SET {assignments}, updated_at = clock_timestamp() "
         f"WHERE id = $1 AND store_id = $2 RETURNING {returning}",
         row_id, store_id, *(changes[name] for name in columns))
+    return updated

@@ -2,7 +2,6 @@ from typing import Annotated
 
 import msgspec
 
-from tableorder.auth.schemas import StoreOut
 from tableorder.kit import Id
 
 CategoryName = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
@@ -22,11 +21,6 @@ class CategoryUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     name: CategoryName | msgspec.UnsetType = msgspec.UNSET
     sort_order: SortOrder | msgspec.UnsetType = msgspec.UNSET
 
-
-class CategoryOut(msgspec.Struct):
-    id: Id
-    name: str
-    sort_order: int
 
 
 class MenuItemCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,38 +43,3 @@ class MenuItemUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=T
     image_url: ImageUrl | msgspec.UnsetType | None = msgspec.UNSET
     sort_order: SortOrder | msgspec.UnsetType = msgspec.UNSET
     available: bool | msgspec.UnsetType = msgspec.UNSET
-
-
-class MenuItemOut(msgspec.Struct):
-    id: Id
-    category_id: Id
-    name: str
-    description: str
-    price: int
-    image_url: str | None
-    sort_order: int
-    available: bool
-
-
-class MenuEntry(msgspec.Struct):
-    """A menu item as a tablet shows it."""
-
-    id: Id
-    name: str
-    description: str
-    price: int
-    image_url: str | None
-    sort_order: int
-    available: bool
-
-
-class MenuCategory(msgspec.Struct):
-    id: Id
-    name: str
-    sort_order: int
-    items: list[MenuEntry]
-
-
-class Menu(msgspec.Struct):
-    store: StoreOut
-    categories: list[MenuCategory]

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import re
 import struct
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import asyncpg
@@ -15,18 +15,12 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import State
 from litestar.params import HeaderParameter, Parameter
 
+from tableorder.documents import Order, OrderPage, OrderStatus, TableOrders
 from tableorder.kit import MAX_BIGINT, PathId, raw_json
 from tableorder.orders import queries
-from tableorder.orders.schemas import (
-    OrderCreate,
-    OrderOut,
-    OrderPage,
-    OrderStatus,
-    OrderStatusUpdate,
-    TableOrders,
-)
+from tableorder.orders.schemas import OrderCreate, OrderStatusUpdate
 from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, not_found, problem_spec
-from tableorder.security import Principal
+from tableorder.security import Principal, api_key
 
 IdempotencyKey = Annotated[
     str | None,
@@ -100,7 +94,7 @@ class GuestOrderController(Controller):
                      429: problem_spec("The table placed ORDER_RATE_LIMIT_PER_MINUTE orders within the last "
                                        "60 seconds; Retry-After gives the seconds until it may order again")})
     async def place_order(self, state: State, principal: Principal, data: OrderCreate,
-                          idempotency_key: IdempotencyKey = None) -> Response[OrderOut]:
+                          idempotency_key: IdempotencyKey = None) -> Response[Order]:
         request_hash = hashlib.sha256(msgspec.json.encode(data)).digest()
         rate_limit: int = state.settings.order_rate_limit_per_minute
         max_orders: int = state.settings.session_max_orders
@@ -140,33 +134,63 @@ class AdminOrderController(Controller):
     path = "/orders"
     tags = ["Admin: orders"]
 
-    @get(operation_id="ListOrders", summary="Orders of open sessions, newest first, a page at a time",
+    @get(operation_id="ListOrders", security=api_key("orders:read"),
+         summary="Orders, newest first, a page at a time: the open sessions' by default; with "
+                 "`closed_sessions=true` also history, for reconciliation with `from`, `to`, `updated_since`",
          responses=AUTH_PROBLEMS)
     async def list_orders(
         self, state: State, principal: Principal, status: OrderStatus | None = None,
         table_id: Annotated[int | None, Parameter(ge=1, le=MAX_BIGINT)] = None,
+        closed_sessions: Annotated[bool, Parameter(
+            description="Also orders of closed sessions (settled history)")] = False,
+        from_date: Annotated[date | None, Parameter(
+            query="from", description="Placed on or after this business day (the store's time zone)")] = None,
+        to_date: Annotated[date | None, Parameter(
+            query="to", description="Placed on or before this business day (the store's time zone)")] = None,
+        updated_since: Annotated[datetime | None, Parameter(
+            description="Only orders changed (placed or moved) after this instant, e.g. the `updated_at` "
+                        "of the newest order the previous reconciliation saw")] = None,
         limit: Annotated[int, Parameter(ge=1, le=500, description="Orders per page")] = 100,
         cursor: Annotated[str | None, Parameter(
             max_length=64, description="The previous page's `next_cursor`, for the page after it")] = None,
     ) -> Response[OrderPage]:
+        if from_date and to_date and from_date > to_date:
+            raise ProblemError(422, "'from' must not be after 'to'.", slug="validation-error", errors=[
+                FieldError(field="query.from", message="must not be after 'to'")])
+        if updated_since is not None and updated_since.tzinfo is None:
+            raise ProblemError(422, "'updated_since' needs a time zone (e.g. 2026-11-29T09:00:00Z).",
+                               slug="validation-error", errors=[
+                                   FieldError(field="query.updated_since", message="needs a time zone offset")])
         after = _decode_cursor(cursor) if cursor is not None else None
-        page = await queries.open_orders(state.pool, principal.store_id, status, table_id, limit, after)
+        where = queries.OrderFilter(status=status, table_id=table_id, closed_sessions=closed_sessions,
+                                    from_day=from_date, to_day=to_date, updated_since=updated_since)
+        page = await queries.list_orders(state.pool, principal.store_id, where, limit, after)
         next_cursor = f'"{_encode_cursor(page.after)}"' if page.after is not None else "null"
         return raw_json(f'{{"items":[{",".join(page.documents)}],"next_cursor":{next_cursor}}}')
 
-    @patch("/{order_id:int}", operation_id="UpdateOrderStatus", summary="Move an order's status forward",
+    @get("/{order_id:int}", operation_id="GetOrder", security=api_key("orders:read"),
+         summary="One order, of an open or a closed session",
+         responses={**AUTH_PROBLEMS, 404: problem_spec("No such order in this store")})
+    async def get_order(self, state: State, principal: Principal, order_id: PathId) -> Response[Order]:
+        document = await queries.get_order(state.pool, principal.store_id, order_id)
+        if document is None:
+            raise not_found("Order")
+        return raw_json(document)
+
+    @patch("/{order_id:int}", operation_id="UpdateOrderStatus", security=api_key("orders:write"),
+           summary="Move an order's status forward",
            responses={**AUTH_PROBLEMS, 404: problem_spec("No such order in this store"),
                       409: problem_spec("A backward move, a move out of a final status, or an order of a closed "
                                         "session (settled history)")})
     async def update_status(self, state: State, principal: Principal, order_id: PathId,
-                            data: OrderStatusUpdate) -> Response[OrderOut]:
+                            data: OrderStatusUpdate) -> Response[Order]:
         return raw_json(await _set_status(state, principal, order_id, data.status))
 
-    @delete("/{order_id:int}", operation_id="CancelOrder", status_code=200,
+    @delete("/{order_id:int}", operation_id="CancelOrder", security=api_key("orders:write"), status_code=200,
             summary="Cancel an order (it stays in history and counts in no total)",
             responses={**AUTH_PROBLEMS, 404: problem_spec("No such order in this store"),
                        409: problem_spec("The order is already completed, or its session is closed")})
-    async def cancel_order(self, state: State, principal: Principal, order_id: PathId) -> Response[OrderOut]:
+    async def cancel_order(self, state: State, principal: Principal, order_id: PathId) -> Response[Order]:
         return raw_json(await _set_status(state, principal, order_id, "cancelled"))
 
 
@@ -174,7 +198,7 @@ async def _set_status(state: State, principal: Principal, order_id: int, status:
     try:
         document = await queries.set_status(state.pool, principal.store_id, order_id, status)
     except asyncpg.PostgresError as exc:
-        if exc.sqlstate == "TO409":
+        if exc.sqlstate == queries.NOT_MOVABLE:
             raise conflict(f"The order cannot move to '{status}': {exc.args[0] if exc.args else ''}.") from exc
         raise
     if document is None:

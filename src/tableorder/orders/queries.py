@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 import asyncpg
 
@@ -12,6 +12,7 @@ PLACE_ORDER = "SELECT order_doc::text, replayed FROM place_order($1, $2, $3, $4,
 # SQLSTATEs place_order() raises (migrations 0001, 0002, 0005).
 TABLE_NOT_FOUND = "TO404"
 KEY_REUSED = "TO409"  # an Idempotency-Key reused with another body
+NOT_MOVABLE = "TO409"  # orders_check_status: a backward move, or out of a final status or a closed session
 SESSION_FULL = "TOCAP"  # the open session holds max_orders orders; DETAIL: {"limit": n}
 UNORDERABLE = "TO422"  # DETAIL: {"unknown": [ids], "unavailable": [ids]}
 TOO_MANY_ORDERS = "TO429"  # DETAIL: {"retry_after": seconds}
@@ -26,22 +27,12 @@ async def place_order(pool: asyncpg.Pool, store_id: int, table_id: int, item_ids
                                idempotency_key, request_hash, rate_limit, max_orders)
 
 
-# As UTF-8 bytes (bytea), never a str: a str holding one emoji takes 4 bytes a character, and this
-# document is as large as a session is (SESSION_MAX_ORDERS bounds it).
-TABLE_ORDERS = """
-SELECT convert_to(json_build_object(
-    'session', CASE WHEN s.id IS NOT NULL THEN session_json(s) END,
-    'total_amount', coalesce((SELECT sum(o.total_amount) FROM orders o
-                               WHERE o.session_id = s.id AND o.status <> 'cancelled'), 0),
-    'orders', coalesce((SELECT json_agg(order_json(o) ORDER BY o.created_at DESC, o.id DESC)
-                          FROM orders o WHERE o.session_id = s.id), '[]'))::text, 'UTF8')
-  FROM (SELECT 1) AS one
-  LEFT JOIN table_sessions s ON s.table_id = $1 AND s.store_id = $2 AND s.closed_at IS NULL
-"""
+# table_orders_json (migrations/documents.sql): UTF-8 bytes, as large as a session is.
+TABLE_ORDERS = "SELECT table_orders_json($1, $2)"
 
 
 async def table_orders(pool: asyncpg.Pool, store_id: int, table_id: int) -> bytes:
-    document: bytes = await pool.fetchval(TABLE_ORDERS, table_id, store_id)
+    document: bytes = await pool.fetchval(TABLE_ORDERS, store_id, table_id)
     return document
 
 
@@ -49,13 +40,20 @@ async def table_orders(pool: asyncpg.Pool, store_id: int, table_id: int) -> byte
 # the start and orders placed meanwhile never shift the next page. The first page starts after
 # (infinity, max id): one condition for every page, which the index on (store_id, created_at) can
 # start from whatever plan the statement gets. One row more than asked tells whether there is a
-# next page.
-OPEN_ORDERS = """
+# next page. `from`/`to` are the store's business days (its time zone), both inclusive, on
+# created_at; `updated_since` keeps orders changed after that instant (reconciliation).
+ORDERS = """
 SELECT order_json(o)::text AS document, o.created_at, o.id
-  FROM orders o JOIN table_sessions s ON s.id = o.session_id AND s.closed_at IS NULL
+  FROM orders o
+  JOIN table_sessions s ON s.id = o.session_id
+  JOIN stores st ON st.id = o.store_id
  WHERE o.store_id = $1
+   AND ($7 OR s.closed_at IS NULL)
    AND ($2::text IS NULL OR o.status = $2)
    AND ($3::bigint IS NULL OR o.table_id = $3)
+   AND ($8::date IS NULL OR o.created_at >= ($8::date::timestamp AT TIME ZONE st.timezone))
+   AND ($9::date IS NULL OR o.created_at < (($9::date + 1)::timestamp AT TIME ZONE st.timezone))
+   AND ($10::timestamptz IS NULL OR o.updated_at > $10)
    AND o.created_at <= coalesce($4::timestamptz, 'infinity')
    AND (o.created_at, o.id) < (coalesce($4::timestamptz, 'infinity'), coalesce($5::bigint, 9223372036854775807))
  ORDER BY o.created_at DESC, o.id DESC
@@ -64,20 +62,37 @@ SELECT order_json(o)::text AS document, o.created_at, o.id
 
 
 @dataclass(frozen=True)
+class OrderFilter:
+    status: str | None = None
+    table_id: int | None = None
+    closed_sessions: bool = False  # also orders of closed sessions (history)
+    from_day: date | None = None
+    to_day: date | None = None
+    updated_since: datetime | None = None
+
+
+@dataclass(frozen=True)
 class PageRows:
     documents: list[str]  # order documents, newest first
     after: tuple[datetime, int] | None  # the key of the last one when there is a next page
 
 
-async def open_orders(pool: asyncpg.Pool, store_id: int, status: str | None, table_id: int | None,
-                      limit: int, after: tuple[datetime, int] | None) -> PageRows:
-    """A page of the open sessions' orders, starting after the key `after` (from the previous page)."""
+async def list_orders(pool: asyncpg.Pool, store_id: int, where: OrderFilter, limit: int,
+                      after: tuple[datetime, int] | None) -> PageRows:
+    """A page of the store's orders, starting after the key `after` (from the previous page)."""
     after_created, after_id = after if after is not None else (None, None)
-    rows = await pool.fetch(OPEN_ORDERS, store_id, status, table_id, after_created, after_id, limit)
+    rows = await pool.fetch(ORDERS, store_id, where.status, where.table_id, after_created, after_id, limit,
+                            where.closed_sessions, where.from_day, where.to_day, where.updated_since)
     shown = rows[:limit]
     more = len(rows) > limit
     return PageRows(documents=[row["document"] for row in shown],
-                     after=(shown[-1]["created_at"], shown[-1]["id"]) if more else None)
+                    after=(shown[-1]["created_at"], shown[-1]["id"]) if more else None)
+
+
+async def get_order(pool: asyncpg.Pool, store_id: int, order_id: int) -> str | None:
+    document: str | None = await pool.fetchval(
+        "SELECT order_json(o)::text FROM orders o WHERE o.id = $1 AND o.store_id = $2", order_id, store_id)
+    return document
 
 
 # Moves the status; a row that already has the target status is left untouched (no event).

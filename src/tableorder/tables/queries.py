@@ -18,6 +18,12 @@ async def list_tables(pool: asyncpg.Pool, store_id: int) -> str:
     return document
 
 
+async def get_table(pool: asyncpg.Pool, store_id: int, table_id: int) -> str | None:
+    document: str | None = await pool.fetchval(
+        "SELECT table_json(t)::text FROM tables t WHERE t.id = $1 AND t.store_id = $2", table_id, store_id)
+    return document
+
+
 async def create_table(conn: asyncpg.Pool | asyncpg.Connection, store_id: int, number: int,
                        password_hash: str) -> str:
     """Returns the table document; raises asyncpg.UniqueViolationError when the number is taken."""
@@ -69,39 +75,12 @@ async def close_session(conn: asyncpg.Connection, table_id: int) -> str | None:
 # session is full. A client goes on from `offset + len(items)`.
 HISTORY_PAGE_ORDERS = 200
 
-# Dates are the store's business days (its own time zone), both ends inclusive, on closing time.
-HISTORY = """
-WITH target AS (
-    SELECT t.id, s.timezone FROM tables t JOIN stores s ON s.id = t.store_id WHERE t.id = $1 AND t.store_id = $2
-), matching AS (
-    SELECT ts.* FROM table_sessions ts JOIN target ON ts.table_id = target.id
-     WHERE ts.closed_at IS NOT NULL
-       AND ($3::date IS NULL OR ts.closed_at >= ($3::date::timestamp AT TIME ZONE target.timezone))
-       AND ($4::date IS NULL OR ts.closed_at < (($4::date + 1)::timestamp AT TIME ZONE target.timezone))
-), limited AS (
-    SELECT m.id, m.closed_at, sizes.orders FROM matching m
-     CROSS JOIN LATERAL (SELECT count(*) AS orders FROM orders o WHERE o.session_id = m.id) AS sizes
-     ORDER BY m.closed_at DESC, m.id DESC LIMIT $5 OFFSET $6
-), page AS (
-    SELECT id FROM (SELECT id, sum(orders) OVER (ORDER BY closed_at DESC, id DESC) - orders AS before
-                      FROM limited) AS running
-     WHERE before < $7
-)
-SELECT EXISTS (SELECT 1 FROM target) AS found,
-       json_build_object(
-           'items', (SELECT coalesce(json_agg(
-                        (session_json(s)::jsonb || jsonb_build_object('orders', coalesce(
-                            (SELECT jsonb_agg(order_json(o)::jsonb ORDER BY o.created_at DESC, o.id DESC)
-                               FROM orders o WHERE o.session_id = s.id), '[]'::jsonb)))
-                        ORDER BY s.closed_at DESC, s.id DESC), '[]')
-                       FROM page JOIN table_sessions s ON s.id = page.id),
-           'total', (SELECT count(*) FROM matching),
-           'limit', $5::int,
-           'offset', $6::int)::text AS document
-"""
+# history_page_json (migrations/documents.sql): NULL when the store has no such table.
+HISTORY = "SELECT history_page_json($1, $2, $3, $4, $5, $6, $7)::text"
 
 
 async def history(reads: Reads, store_id: int, table_id: int, from_day: date | None,
-                  to_day: date | None, limit: int, offset: int) -> asyncpg.Record | None:
-    return await reads.fetchrow(store_id, HISTORY, table_id, store_id, from_day, to_day, limit, offset,
-                                HISTORY_PAGE_ORDERS)
+                  to_day: date | None, limit: int, offset: int) -> str | None:
+    document: str | None = await reads.fetchval(store_id, HISTORY, store_id, table_id, from_day, to_day, limit,
+                                                offset, HISTORY_PAGE_ORDERS)
+    return document

@@ -1,0 +1,295 @@
+"""Every document the API and the event feed send: one home for each shape.
+
+Most documents are built by PostgreSQL in one query and passed through as bytes (no decoding and
+re-encoding per request). The SQL functions that build them live in `migrations/documents.sql`;
+each Struct below names its function in `SQL`, and `tests/test_documents.py` proves that what each
+function emits decodes strictly into its Struct, for every endpoint and every event type. The
+Structs are what the OpenAPI and AsyncAPI documents declare; the few documents built in Python
+(tokens, pages, keys) are built from these Structs too.
+
+Domain packages import their output types from here and never from each other.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, ClassVar, Literal
+
+import msgspec
+
+from tableorder.kit import Id
+
+OrderStatus = Literal["pending", "preparing", "completed", "cancelled"]
+Won = Annotated[int, msgspec.Meta(ge=0, description="An amount in integer won")]
+TableNumber = Annotated[int, msgspec.Meta(ge=1, le=999)]
+Quantity = Annotated[int, msgspec.Meta(ge=1, le=99)]
+Position = Annotated[int, msgspec.Meta(ge=0, description="The store's event position")]
+
+
+class Document(msgspec.Struct):
+    """Base of the documents: `SQL` names the SQL function (migrations/documents.sql) that builds
+    the document, or is empty when Python builds it from the Struct."""
+
+    SQL: ClassVar[str] = ""
+
+
+# --- stores and sign-in ------------------------------------------------------------------------------
+
+
+class Store(Document):
+    """A store (tenant)."""
+
+    SQL: ClassVar[str] = "store_json"
+    id: Id
+    code: str
+    name: str
+
+
+class TableRef(Document):
+    """A table by id and number."""
+
+    id: Id
+    number: TableNumber
+
+
+class AdminToken(Document):
+    """A staff sign-in: the bearer token and the store it works for."""
+
+    access_token: str
+    expires_in: int
+    store: Store
+    token_type: Literal["bearer"] = "bearer"
+
+
+class TableToken(Document):
+    """A tablet's sign-in: the bearer token, its store and its table."""
+
+    access_token: str
+    expires_in: int
+    store: Store
+    table: TableRef
+    token_type: Literal["bearer"] = "bearer"
+
+
+# --- orders ---------------------------------------------------------------------------------------------
+
+
+class OrderLine(Document):
+    """One line of an order: name and unit price are snapshots taken when it was placed."""
+
+    menu_item_id: Id | None  # None once the menu item was deleted
+    name: str
+    unit_price: Won
+    quantity: Quantity
+    line_total: Won
+
+
+class Order(Document):
+    """An order. Priced by the server; `order_no` is unique per store per business day."""
+
+    SQL: ClassVar[str] = "order_json"
+    id: Id
+    order_no: Annotated[int, msgspec.Meta(ge=1)]
+    table_id: Id | None  # None once the table was deleted
+    table_number: TableNumber
+    session_id: Id
+    status: OrderStatus
+    items: list[OrderLine]
+    total_amount: Won
+    note: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Session(Document):
+    """A table session with its totals; cancelled orders count in neither figure."""
+
+    SQL: ClassVar[str] = "session_json"
+    id: Id
+    table_id: Id | None
+    table_number: TableNumber
+    started_at: datetime
+    closed_at: datetime | None
+    order_count: Annotated[int, msgspec.Meta(ge=0)]
+    total_amount: Won
+
+
+class TableOrders(Document):
+    """A table's view: its open session (None before the first order), its total and its orders,
+    newest first."""
+
+    SQL: ClassVar[str] = "table_orders_json"
+    session: Session | None
+    total_amount: Won
+    orders: list[Order]
+
+
+class OrderPage(Document):
+    """A page of orders, newest first; `next_cursor` (None on the last page) asks for the next one."""
+
+    items: list[Order]
+    next_cursor: str | None
+
+
+# --- tables ---------------------------------------------------------------------------------------------
+
+
+class Table(Document):
+    """A table with its open session, if any."""
+
+    SQL: ClassVar[str] = "table_json"
+    id: Id
+    number: TableNumber
+    session: Session | None
+
+
+class ClosedSession(Document):
+    """A closed session of a table's history, with its orders, newest first."""
+
+    SQL: ClassVar[str] = "closed_session_json"
+    id: Id
+    table_id: Id | None
+    table_number: TableNumber
+    started_at: datetime
+    closed_at: datetime | None
+    order_count: Annotated[int, msgspec.Meta(ge=0)]
+    total_amount: Won
+    orders: list[Order]
+
+
+class HistoryPage(Document):
+    """A page of a table's closed sessions, newest first; go on from `offset + len(items)`."""
+
+    SQL: ClassVar[str] = "history_page_json"
+    items: list[ClosedSession]
+    total: Annotated[int, msgspec.Meta(ge=0)]
+    limit: Annotated[int, msgspec.Meta(ge=1)]
+    offset: Annotated[int, msgspec.Meta(ge=0)]
+
+
+# --- the menu -------------------------------------------------------------------------------------------
+
+
+class Category(Document):
+    """A menu category as staff manage it."""
+
+    SQL: ClassVar[str] = "category_json"
+    id: Id
+    name: str
+    sort_order: int
+
+
+class MenuItem(Document):
+    """A menu item as staff manage it; `available: false` is sold out."""
+
+    SQL: ClassVar[str] = "menu_item_json"
+    id: Id
+    category_id: Id
+    name: str
+    description: str
+    price: Won
+    image_url: str | None
+    sort_order: int
+    available: bool
+
+
+class MenuEntry(Document):
+    """A menu item as a tablet shows it; `available: false` is sold out."""
+
+    id: Id
+    name: str
+    description: str
+    price: Won
+    image_url: str | None
+    sort_order: int
+    available: bool
+
+
+class MenuCategory(Document):
+    """A category of the tablet's menu with its items in display order."""
+
+    id: Id
+    name: str
+    sort_order: int
+    items: list[MenuEntry]
+
+
+class Menu(Document):
+    """The tablet's whole menu, categories and items in display order."""
+
+    SQL: ClassVar[str] = "menu_json"
+    store: Store
+    categories: list[MenuCategory]
+
+
+# --- event payloads -------------------------------------------------------------------------------------
+
+
+class TableSessionClosed(Document):
+    """The `data` of `table.session_closed`: the table, now without a session, and the session
+    that closed."""
+
+    SQL: ClassVar[str] = "session_closed_json"
+    id: Id
+    number: TableNumber
+    session: None
+    closed_session: Session
+
+
+class MenuUpdated(Document):
+    """The `data` of `menu.updated`: which category or item changed; reload the menu."""
+
+    SQL: ClassVar[str] = "menu_updated_json"
+    entity: Literal["category", "menu_item"]
+    id: Id
+    op: Literal["insert", "update", "delete"]
+
+
+class Resync(Document):
+    """The `data` of `resync`: the stream cannot resume from Last-Event-ID (ahead of the feed, no
+    longer kept, or the table's session changed since); reload over REST and go on from this
+    event's id."""
+
+    cause: Literal["ahead", "not_kept", "session_changed"]
+    reason: str
+
+
+# The `data` of each event type of the feed (the admin stream, the table stream, webhooks).
+EVENT_DATA: dict[str, type[Document]] = {
+    "order.created": Order,
+    "order.updated": Order,
+    "order.cancelled": Order,
+    "table.session_closed": TableSessionClosed,
+    "menu.updated": MenuUpdated,
+    "resync": Resync,
+}
+
+
+# --- API keys -------------------------------------------------------------------------------------------
+
+# What an API key may be allowed: each admin operation names the one it needs (its OpenAPI security).
+ApiKeyScope = Literal["menu:read", "menu:write", "orders:read", "orders:write", "tables:read", "tables:write",
+                      "events:read"]
+ApiKeyPrefix = Annotated[str, msgspec.Meta(
+    pattern="^[a-z0-9]{8}$", examples=["k3v9x2qa"],
+    description="The key's public part (`tok_<prefix>_...`): names the key in lists and logs")]
+
+
+class ApiKey(Document):
+    """A store's API key as staff see it: never its secret (shown once, when the key is created)."""
+
+    id: Id
+    name: Annotated[str, msgspec.Meta(examples=["POS integration"])]
+    scopes: list[ApiKeyScope]
+    prefix: ApiKeyPrefix
+    created_at: datetime
+    last_used_at: datetime | None  # None until first used; updated about once a minute while in use
+
+
+class ApiKeyCreated(ApiKey):
+    """A new API key with its secret: store it now, it is never shown again (only its hash is kept)."""
+
+    secret: Annotated[str, msgspec.Meta(
+        pattern="^tok_[a-z0-9]{8}_[A-Za-z0-9_-]{43}$",
+        examples=["tok_k3v9x2qa_8Jq2m0cXr4Zt6yWb1NnV5sLd7Hk3PfAe9Gu0Ti2Oo4E"],
+        description="Send as `Authorization: Bearer <secret>`")]
