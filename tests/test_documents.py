@@ -166,7 +166,8 @@ async def test_every_endpoint_sends_its_struct_exactly(client: httpx.AsyncClient
     assert sold_out.available is False and sold_out.image_url is None
 
     # Every operation of the OpenAPI document that answers with a JSON body was called above.
-    document = httpx.get(f"{server.url}/schema/openapi.json").json()
+    async with httpx.AsyncClient(base_url=server.url) as raw:
+        document = (await raw.get("/schema/openapi.json")).json()
     with_json_body = {
         (method.upper(), path.removeprefix("/api/v1").replace("{order_id}", "{id}").replace("{table_id}", "{id}")
          .replace("{category_id}", "{id}").replace("{item_id}", "{id}"))

@@ -466,7 +466,7 @@ async def test_unknown_route_is_404_problem(client: httpx.AsyncClient, server: S
 
 @pytest.mark.parametrize(("method", "path"), [
     ("PUT", "/orders"), ("DELETE", "/orders"), ("DELETE", "/menu"), ("POST", "/menu"),
-    ("GET", "/auth/admin/login"), ("PUT", "/admin/tables/1"), ("GET", "/admin/orders/1"),
+    ("GET", "/auth/admin/login"), ("PUT", "/admin/tables/1"), ("PUT", "/admin/orders/1"),
     ("PUT", "/admin/categories"),
 ])
 async def test_wrong_method_is_405_problem(client: httpx.AsyncClient, stores: Stores, method: str,

@@ -30,6 +30,7 @@ from tableorder.menu.controller import AdminCategoryController, AdminMenuItemCon
 from tableorder.orders.controller import AdminOrderController, GuestOrderController
 from tableorder.pages import pages
 from tableorder.problems import EXCEPTION_HANDLERS, APIRequest
+from tableorder.request_id import RequestIdMiddleware
 from tableorder.security import (
     ADMIN_COOKIE,
     API_KEY_SCHEME,
@@ -159,7 +160,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         security=[{"TableToken": []}],
     )
     api = Router(path="/api/v1", route_handlers=[AuthController, LogoutController, admin, guest])
-    return Litestar(
+    app = Litestar(
         route_handlers=[api, HealthController, pages],
         lifespan=[lifespan],
         state=None,
@@ -178,3 +179,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
 def _init_state(app: Litestar, settings: Settings) -> None:
     app.state.settings = settings
     app.state.tokens = TokenService(settings)
+    # Outermost, so requests that match no route (404, 405) get their id too.
+    app.asgi_handler = RequestIdMiddleware(app.asgi_handler)
+    return app

@@ -6,6 +6,7 @@ import logging
 
 import structlog
 
+from tableorder import request_id
 from tableorder.settings import Settings
 
 
@@ -14,6 +15,7 @@ def configure_logging(settings: Settings) -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        request_id.add_to_log,
     ]
     renderer: structlog.types.Processor = (
         structlog.dev.ConsoleRenderer(colors=False) if settings.debug else structlog.processors.JSONRenderer()

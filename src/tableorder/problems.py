@@ -15,7 +15,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.types import Empty
 from litestar.utils.scope.state import ScopeState
 
-from tableorder import db
+from tableorder import db, request_id
 
 log = logging.getLogger("tableorder")
 
@@ -35,6 +35,8 @@ class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     status: int
     detail: str
     errors: list[FieldError] | None = None
+    # The request's X-Request-ID as a URN (urn:tableorder:request:<id>): quote it when asking for help.
+    instance: str | None = None
 
 
 class ProblemError(HTTPException):
@@ -105,7 +107,7 @@ def problem_response(
     phrase = HTTPStatus(status).phrase
     slug = slug or phrase.lower().replace(" ", "-").replace("'", "")
     body = Problem(type=f"urn:tableorder:problem:{slug}", title=phrase, status=status, detail=detail,
-                   errors=errors)
+                   errors=errors, instance=request_id.instance())
     return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
