@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, get
-from litestar.datastructures import State
 
 from tableorder.problems import ProblemError, problem_spec
+from tableorder.state import AppState
 
 
 class Health(msgspec.Struct):
@@ -32,7 +32,7 @@ class HealthController(Controller):
     @get("/ready", operation_id="GetReadiness",
          summary="Readiness: the database answers and this replica's event listener is connected",
          responses={503: problem_spec("Not ready: the database or the event listener is down")})
-    async def ready(self, state: State) -> Readiness:
+    async def ready(self, state: AppState) -> Readiness:
         try:
             async with state.pool.acquire(timeout=2) as conn:
                 await conn.fetchval("SELECT 1", timeout=2)

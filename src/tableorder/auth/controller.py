@@ -6,7 +6,7 @@ import ipaddress
 from typing import Any
 
 from litestar import Controller, Request, Response, post, put
-from litestar.datastructures import Cookie, State
+from litestar.datastructures import Cookie
 from litestar.di import Provide
 
 from tableorder.auth import queries
@@ -23,6 +23,7 @@ from tableorder.security import (
     verify_password,
 )
 from tableorder.settings import Settings
+from tableorder.state import AppState
 
 INVALID_CREDENTIALS = "The store code, name or password is not correct."
 
@@ -48,7 +49,7 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     return str(address)
 
 
-async def _password_is_right(state: State, attempt: queries.Attempt, password_hash: str | None,
+async def _password_is_right(state: AppState, attempt: queries.Attempt, password_hash: str | None,
                              password: str) -> bool:
     """The one throttled password check, for logins and the admin's password change: counted before
     the password is checked, so concurrent guesses cannot slip past the limits (429 once throttled);
@@ -63,7 +64,7 @@ async def _password_is_right(state: State, attempt: queries.Attempt, password_ha
     return True
 
 
-async def _check_credentials(state: State, attempt: queries.Attempt, password_hash: str | None,
+async def _check_credentials(state: AppState, attempt: queries.Attempt, password_hash: str | None,
                              password: str) -> None:
     if not await _password_is_right(state, attempt, password_hash, password):
         raise ProblemError(401, INVALID_CREDENTIALS, slug="invalid-credentials")
@@ -75,7 +76,7 @@ class AuthController(Controller):
 
     @post("/admin/login", operation_id="LoginAdmin", status_code=200, responses=LOGIN_PROBLEMS,
           summary="Staff login: a bearer token and an HttpOnly cookie for the live order board")
-    async def login_admin(self, state: State, request: Request[Any, Any, Any],
+    async def login_admin(self, state: AppState, request: Request[Any, Any, Any],
                           data: AdminLogin) -> Response[AdminToken]:
         row = await queries.find_admin(state.pool, data.store_code, data.username)
         attempt = queries.Attempt("admin", data.store_code, data.username, client_address(request))
@@ -92,7 +93,7 @@ class AuthController(Controller):
 
     @post("/table/login", operation_id="LoginTable", status_code=200, responses=LOGIN_PROBLEMS,
           summary="Tablet login for one table")
-    async def login_table(self, state: State, request: Request[Any, Any, Any],
+    async def login_table(self, state: AppState, request: Request[Any, Any, Any],
                           data: TableLogin) -> TableToken:
         row = await queries.find_table(state.pool, data.store_code, data.table_number)
         attempt = queries.Attempt("table", data.store_code, str(data.table_number), client_address(request))
@@ -121,7 +122,7 @@ class LogoutController(Controller):
 
     @post(operation_id="Logout", status_code=204, responses=AUTH_PROBLEMS, response_cookies=[CLEARED_ADMIN_COOKIE],
           summary="End the presented token (staff or tablet) on every replica; clears the staff cookie")
-    async def logout(self, state: State, principal: Principal) -> None:
+    async def logout(self, state: AppState, principal: Principal) -> None:
         await queries.revoke_token(state.pool, principal.store_id, principal.token_id, principal.expires_at)
         state.credentials.changed_here(principal.store_id)
 
@@ -134,7 +135,7 @@ class AdminPasswordController(Controller):
          summary="Change your own password; every other token of yours ends, the one you sent goes on",
          responses={**AUTH_PROBLEMS, 422: problem_spec("Invalid fields, or the current password is not correct"),
                     429: LOGIN_PROBLEMS[429]})
-    async def change_password(self, state: State, request: Request[Any, Any, Any], principal: Principal,
+    async def change_password(self, state: AppState, request: Request[Any, Any, Any], principal: Principal,
                               data: PasswordChange) -> None:
         admin = await queries.find_admin_by_id(state.pool, principal.store_id, principal.subject_id)
         if admin is None:  # deleted since its token was checked

@@ -17,7 +17,6 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get
-from litestar.datastructures import State
 from litestar.params import HeaderParameter
 from litestar.response import Response
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
@@ -27,6 +26,7 @@ from tableorder.events.hub import HEARTBEAT, Event, Hub, StreamsFull, Subscriber
 from tableorder.kit import MAX_BIGINT
 from tableorder.problems import AUTH_PROBLEMS, ProblemError, problem_spec
 from tableorder.security import Principal, api_key
+from tableorder.state import AppState
 
 log = logging.getLogger("tableorder.events")
 
@@ -189,7 +189,7 @@ async def _until_disconnected(receive: Receive) -> None:
         pass
 
 
-async def open_stream(state: State, principal: Principal, table_id: int | None,
+async def open_stream(state: AppState, principal: Principal, table_id: int | None,
                       last_event_id: int | None) -> EventStreamResponse:
     hub: Hub = state.hub
     try:
@@ -210,7 +210,7 @@ class AdminStreamController(Controller):
          responses=STREAM_PROBLEMS, media_type=EVENT_STREAM,
          summary="Live feed (SSE) of the store: order.created/updated/cancelled, table.session_closed, "
                  "menu.updated; `id` is the store's event position")
-    async def stream(self, state: State, principal: Principal, last_event_id: LastEventId = None) -> Response[Any]:
+    async def stream(self, state: AppState, principal: Principal, last_event_id: LastEventId = None) -> Response[Any]:
         return await open_stream(state, principal, None, last_event_id)
 
 
@@ -220,5 +220,5 @@ class GuestStreamController(Controller):
 
     @get(operation_id="StreamTableEvents", responses=STREAM_PROBLEMS, media_type=EVENT_STREAM,
          summary="Live feed (SSE) of this table's own orders since its current session began")
-    async def stream(self, state: State, principal: Principal, last_event_id: LastEventId = None) -> Response[Any]:
+    async def stream(self, state: AppState, principal: Principal, last_event_id: LastEventId = None) -> Response[Any]:
         return await open_stream(state, principal, principal.subject_id, last_event_id)

@@ -10,7 +10,6 @@ from typing import Annotated, Any
 import asyncpg
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
@@ -21,6 +20,7 @@ from tableorder.menu.cache import MenuCache
 from tableorder.menu.schemas import CategoryCreate, CategoryUpdate, MenuItemCreate, MenuItemUpdate
 from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, not_found, problem_spec
 from tableorder.security import Principal, api_key, table_principal
+from tableorder.state import AppState
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -57,7 +57,7 @@ def unknown_category() -> ProblemError:
                         errors=[FieldError(field="category_id", message="no such category in this store")])
 
 
-def menu_changed(state: State, store_id: int) -> None:
+def menu_changed(state: AppState, store_id: int) -> None:
     """This worker's copy goes at once, so the next read here sees the change. The other workers and
     replicas drop theirs on the change's notification (and a table stream's menu.updated is only sent
     after that), a moment later."""
@@ -84,12 +84,12 @@ class AdminCategoryController(Controller):
 
     @get(operation_id="ListCategories", security=api_key("menu:read"),
          summary="Menu categories in display order", responses=AUTH_PROBLEMS)
-    async def list_categories(self, state: State, principal: Principal) -> Response[list[Category]]:
+    async def list_categories(self, state: AppState, principal: Principal) -> Response[list[Category]]:
         return raw_json(await queries.list_categories(state.pool, principal.store_id))
 
     @get("/{category_id:int}", operation_id="GetCategory", security=api_key("menu:read"), summary="One menu category",
          responses={**AUTH_PROBLEMS, 404: problem_spec("No such category in this store")})
-    async def get_category(self, state: State, principal: Principal, category_id: PathId) -> Response[Category]:
+    async def get_category(self, state: AppState, principal: Principal, category_id: PathId) -> Response[Category]:
         document = await queries.get_category(state.pool, principal.store_id, category_id)
         if document is None:
             raise not_found("Category")
@@ -98,7 +98,7 @@ class AdminCategoryController(Controller):
     @post(operation_id="CreateCategory", security=api_key("menu:write"), summary="Add a menu category",
           responses={**AUTH_PROBLEMS,
                      409: problem_spec("The menu already holds 100 categories (type `.../menu-full`)")})
-    async def create_category(self, state: State, principal: Principal,
+    async def create_category(self, state: AppState, principal: Principal,
                               data: CategoryCreate) -> Response[Category]:
         with refused_when_full("categories"):
             document = await queries.create_category(state.pool, principal.store_id, data.name, data.sort_order)
@@ -108,7 +108,7 @@ class AdminCategoryController(Controller):
     @patch("/{category_id:int}", operation_id="UpdateCategory", security=api_key("menu:write"),
            summary="Rename or reorder a category",
            responses={**AUTH_PROBLEMS, 404: problem_spec("No such category in this store")})
-    async def update_category(self, state: State, principal: Principal, category_id: PathId,
+    async def update_category(self, state: AppState, principal: Principal, category_id: PathId,
                               data: CategoryUpdate) -> Response[Category]:
         document = await queries.update_category(state.pool, principal.store_id, category_id, changed_fields(data))
         if document is None:
@@ -120,7 +120,7 @@ class AdminCategoryController(Controller):
             summary="Delete an empty category",
             responses={**AUTH_PROBLEMS, 404: problem_spec("No such category in this store"),
                        409: problem_spec("The category still has menu items")})
-    async def delete_category(self, state: State, principal: Principal, category_id: PathId) -> None:
+    async def delete_category(self, state: AppState, principal: Principal, category_id: PathId) -> None:
         try:
             deleted = await queries.delete_category(state.pool, principal.store_id, category_id)
         except asyncpg.ForeignKeyViolationError as exc:
@@ -137,14 +137,14 @@ class AdminMenuItemController(Controller):
     @get(operation_id="ListMenuItems", security=api_key("menu:read"),
          summary="Menu items, optionally of one category", responses=AUTH_PROBLEMS)
     async def list_items(
-        self, state: State, principal: Principal,
+        self, state: AppState, principal: Principal,
         category_id: Annotated[int | None, Parameter(ge=1, le=MAX_BIGINT)] = None,
     ) -> Response[list[MenuItem]]:
         return raw_json(await queries.list_items(state.pool, principal.store_id, category_id))
 
     @get("/{item_id:int}", operation_id="GetMenuItem", security=api_key("menu:read"), summary="One menu item",
          responses={**AUTH_PROBLEMS, 404: problem_spec("No such menu item in this store")})
-    async def get_item(self, state: State, principal: Principal, item_id: PathId) -> Response[MenuItem]:
+    async def get_item(self, state: AppState, principal: Principal, item_id: PathId) -> Response[MenuItem]:
         document = await queries.get_item(state.pool, principal.store_id, item_id)
         if document is None:
             raise not_found("Menu item")
@@ -152,7 +152,7 @@ class AdminMenuItemController(Controller):
 
     @post(operation_id="CreateMenuItem", security=api_key("menu:write"), summary="Add a menu item",
           responses={**AUTH_PROBLEMS, 409: problem_spec("The menu already holds 500 items (type `.../menu-full`)")})
-    async def create_item(self, state: State, principal: Principal, data: MenuItemCreate) -> Response[MenuItem]:
+    async def create_item(self, state: AppState, principal: Principal, data: MenuItemCreate) -> Response[MenuItem]:
         try:
             with refused_when_full("items"):
                 document = await queries.create_item(state.pool, principal.store_id, msgspec.structs.asdict(data))
@@ -164,7 +164,7 @@ class AdminMenuItemController(Controller):
     @patch("/{item_id:int}", operation_id="UpdateMenuItem", security=api_key("menu:write"),
            summary="Change a menu item (price, sold out, ...); only the fields sent change",
            responses={**AUTH_PROBLEMS, 404: problem_spec("No such menu item in this store")})
-    async def update_item(self, state: State, principal: Principal, item_id: PathId,
+    async def update_item(self, state: AppState, principal: Principal, item_id: PathId,
                           data: MenuItemUpdate) -> Response[MenuItem]:
         try:
             document = await queries.update_item(state.pool, principal.store_id, item_id, changed_fields(data))
@@ -178,7 +178,7 @@ class AdminMenuItemController(Controller):
     @delete("/{item_id:int}", operation_id="DeleteMenuItem", security=api_key("menu:write"),
             summary="Delete a menu item (past orders keep its name and price)",
             responses={**AUTH_PROBLEMS, 404: problem_spec("No such menu item in this store")})
-    async def delete_item(self, state: State, principal: Principal, item_id: PathId) -> None:
+    async def delete_item(self, state: AppState, principal: Principal, item_id: PathId) -> None:
         if not await queries.delete_item(state.pool, principal.store_id, item_id):
             raise not_found("Menu item")
         menu_changed(state, principal.store_id)

@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import asyncpg
 import msgspec
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.datastructures import State
 from litestar.params import HeaderParameter, Parameter
 
 from tableorder.documents import Order, OrderPage, OrderStatus, TableOrders
@@ -21,6 +20,7 @@ from tableorder.orders import queries
 from tableorder.orders.schemas import OrderCreate, OrderStatusUpdate
 from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, not_found, problem_spec
 from tableorder.security import Principal, api_key
+from tableorder.state import AppState
 
 IdempotencyKey = Annotated[
     str | None,
@@ -93,7 +93,7 @@ class GuestOrderController(Controller):
                                        "it first (type `.../session-full`)"),
                      429: problem_spec("The table placed ORDER_RATE_LIMIT_PER_MINUTE orders within the last "
                                        "60 seconds; Retry-After gives the seconds until it may order again")})
-    async def place_order(self, state: State, principal: Principal, data: OrderCreate,
+    async def place_order(self, state: AppState, principal: Principal, data: OrderCreate,
                           idempotency_key: IdempotencyKey = None) -> Response[Order]:
         request_hash = hashlib.sha256(msgspec.json.encode(data)).digest()
         rate_limit: int = state.settings.order_rate_limit_per_minute
@@ -122,7 +122,7 @@ class GuestOrderController(Controller):
     @get(operation_id="ListTableOrders",
          summary="This table's open session: its orders (at most SESSION_MAX_ORDERS), newest first, and total",
          responses=AUTH_PROBLEMS)
-    async def list_orders(self, state: State, principal: Principal) -> Response[TableOrders]:
+    async def list_orders(self, state: AppState, principal: Principal) -> Response[TableOrders]:
         document = await queries.table_orders(state.pool, principal.store_id, principal.subject_id)
         # The bytes as PostgreSQL built them, typed Any here so the annotation above (what the OpenAPI
         # document declares) stays TableOrders.
@@ -139,7 +139,7 @@ class AdminOrderController(Controller):
                  "`closed_sessions=true` also history, for reconciliation with `from`, `to`, `updated_since`",
          responses=AUTH_PROBLEMS)
     async def list_orders(
-        self, state: State, principal: Principal, status: OrderStatus | None = None,
+        self, state: AppState, principal: Principal, status: OrderStatus | None = None,
         table_id: Annotated[int | None, Parameter(ge=1, le=MAX_BIGINT)] = None,
         closed_sessions: Annotated[bool, Parameter(
             description="Also orders of closed sessions (settled history)")] = False,
@@ -171,7 +171,7 @@ class AdminOrderController(Controller):
     @get("/{order_id:int}", operation_id="GetOrder", security=api_key("orders:read"),
          summary="One order, of an open or a closed session",
          responses={**AUTH_PROBLEMS, 404: problem_spec("No such order in this store")})
-    async def get_order(self, state: State, principal: Principal, order_id: PathId) -> Response[Order]:
+    async def get_order(self, state: AppState, principal: Principal, order_id: PathId) -> Response[Order]:
         document = await queries.get_order(state.pool, principal.store_id, order_id)
         if document is None:
             raise not_found("Order")
@@ -182,7 +182,7 @@ class AdminOrderController(Controller):
            responses={**AUTH_PROBLEMS, 404: problem_spec("No such order in this store"),
                       409: problem_spec("A backward move, a move out of a final status, or an order of a closed "
                                         "session (settled history)")})
-    async def update_status(self, state: State, principal: Principal, order_id: PathId,
+    async def update_status(self, state: AppState, principal: Principal, order_id: PathId,
                             data: OrderStatusUpdate) -> Response[Order]:
         return raw_json(await _set_status(state, principal, order_id, data.status))
 
@@ -190,11 +190,11 @@ class AdminOrderController(Controller):
             summary="Cancel an order (it stays in history and counts in no total)",
             responses={**AUTH_PROBLEMS, 404: problem_spec("No such order in this store"),
                        409: problem_spec("The order is already completed, or its session is closed")})
-    async def cancel_order(self, state: State, principal: Principal, order_id: PathId) -> Response[Order]:
+    async def cancel_order(self, state: AppState, principal: Principal, order_id: PathId) -> Response[Order]:
         return raw_json(await _set_status(state, principal, order_id, "cancelled"))
 
 
-async def _set_status(state: State, principal: Principal, order_id: int, status: str) -> str:
+async def _set_status(state: AppState, principal: Principal, order_id: int, status: str) -> str:
     try:
         document = await queries.set_status(state.pool, principal.store_id, order_id, status)
     except asyncpg.PostgresError as exc:

@@ -7,13 +7,13 @@ from typing import Annotated
 
 import asyncpg
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.datastructures import State
 from litestar.params import Parameter
 
 from tableorder.documents import HistoryPage, Session, Table
 from tableorder.kit import PathId, raw_json
 from tableorder.problems import AUTH_PROBLEMS, ProblemError, conflict, not_found, problem_spec
 from tableorder.security import Principal, api_key, hash_password
+from tableorder.state import AppState
 from tableorder.tables import queries
 from tableorder.tables.schemas import TableCreate, TableUpdate
 
@@ -26,13 +26,13 @@ class AdminTableController(Controller):
 
     @get(operation_id="ListTables", security=api_key("tables:read"),
          summary="Every table with its open session (or null)", responses=AUTH_PROBLEMS)
-    async def list_tables(self, state: State, principal: Principal) -> Response[list[Table]]:
+    async def list_tables(self, state: AppState, principal: Principal) -> Response[list[Table]]:
         return raw_json(await queries.list_tables(state.pool, principal.store_id))
 
     @get("/{table_id:int}", operation_id="GetTable", security=api_key("tables:read"),
          summary="One table with its open session (or null)",
          responses={**AUTH_PROBLEMS, 404: NO_TABLE})
-    async def get_table(self, state: State, principal: Principal, table_id: PathId) -> Response[Table]:
+    async def get_table(self, state: AppState, principal: Principal, table_id: PathId) -> Response[Table]:
         document = await queries.get_table(state.pool, principal.store_id, table_id)
         if document is None:
             raise not_found("Table")
@@ -41,7 +41,7 @@ class AdminTableController(Controller):
     @post(operation_id="CreateTable", security=api_key("tables:write"),
           summary="Set up a table and its tablet password",
           responses={**AUTH_PROBLEMS, 409: problem_spec("The table number is taken")})
-    async def create_table(self, state: State, principal: Principal, data: TableCreate) -> Response[Table]:
+    async def create_table(self, state: AppState, principal: Principal, data: TableCreate) -> Response[Table]:
         password_hash = await hash_password(data.password)
         try:
             document = await queries.create_table(state.pool, principal.store_id, data.number, password_hash)
@@ -52,7 +52,7 @@ class AdminTableController(Controller):
     @patch("/{table_id:int}", operation_id="UpdateTable", security=api_key("tables:write"),
            summary="Change a table's tablet password",
            responses={**AUTH_PROBLEMS, 404: NO_TABLE})
-    async def update_table(self, state: State, principal: Principal, table_id: PathId,
+    async def update_table(self, state: AppState, principal: Principal, table_id: PathId,
                            data: TableUpdate) -> Response[Table]:
         password_hash = await hash_password(data.password)
         document = await queries.set_table_password(state.pool, principal.store_id, table_id, password_hash)
@@ -64,7 +64,7 @@ class AdminTableController(Controller):
     @delete("/{table_id:int}", operation_id="DeleteTable", security=api_key("tables:write"),
             summary="Remove a table (its closed sessions and orders stay in the records)",
             responses={**AUTH_PROBLEMS, 404: NO_TABLE, 409: problem_spec("The table has an open session")})
-    async def delete_table(self, state: State, principal: Principal, table_id: PathId) -> None:
+    async def delete_table(self, state: AppState, principal: Principal, table_id: PathId) -> None:
         async with state.pool.acquire() as conn, conn.transaction():
             if not await queries.lock_table(conn, principal.store_id, table_id):
                 raise not_found("Table")
@@ -77,7 +77,7 @@ class AdminTableController(Controller):
           status_code=200,
           summary="이용 완료: close the table's session; its orders move to history",
           responses={**AUTH_PROBLEMS, 404: NO_TABLE, 409: problem_spec("The table has no open session")})
-    async def close_session(self, state: State, principal: Principal, table_id: PathId) -> Response[Session]:
+    async def close_session(self, state: AppState, principal: Principal, table_id: PathId) -> Response[Session]:
         async with state.pool.acquire() as conn, conn.transaction():
             if not await queries.lock_table(conn, principal.store_id, table_id):
                 raise not_found("Table")
@@ -90,7 +90,7 @@ class AdminTableController(Controller):
          summary="Closed sessions with their orders, newest first; dates are the store's business days",
          responses={**AUTH_PROBLEMS, 404: NO_TABLE})
     async def history(
-        self, state: State, principal: Principal, table_id: PathId,
+        self, state: AppState, principal: Principal, table_id: PathId,
         from_date: Annotated[date | None, Parameter(query="from", description="First day (inclusive)")] = None,
         to_date: Annotated[date | None, Parameter(query="to", description="Last day (inclusive)")] = None,
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
