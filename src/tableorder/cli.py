@@ -89,9 +89,7 @@ def cmd_create_table(settings: Settings, args: argparse.Namespace) -> int:
         store_id = await stores.store_id_by_code(conn, args.store)
         if store_id is None:
             return None
-        table_id: int = await conn.fetchval(
-            "INSERT INTO tables (store_id, number, password_hash) VALUES ($1, $2, $3) RETURNING id",
-            store_id, args.number, password_hash)
+        [table_id] = await stores.create_tables(conn, store_id, [args.number], password_hash)
         return table_id
 
     try:

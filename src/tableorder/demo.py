@@ -50,18 +50,10 @@ async def seed_demo(conn: asyncpg.Connection) -> bool:
         store_id = await stores.create_store(conn, DEMO_STORE, "데모 식당")
         await stores.create_admin(conn, store_id, DEMO_ADMIN[0], hash_password_sync(DEMO_ADMIN[1]))
         table_hash = hash_password_sync(DEMO_TABLE_PASSWORD)
-        await conn.executemany(
-            "INSERT INTO tables (store_id, number, password_hash) VALUES ($1, $2, $3)",
-            [(store_id, number, table_hash) for number in DEMO_TABLES])
+        await stores.create_tables(conn, store_id, list(DEMO_TABLES), table_hash)
         for position, (category, items) in enumerate(DEMO_MENU):
-            category_id = await conn.fetchval(
-                "INSERT INTO menu_categories (store_id, name, sort_order) VALUES ($1, $2, $3) RETURNING id",
-                store_id, category, position)
-            await conn.executemany(
-                """INSERT INTO menu_items (store_id, category_id, name, description, price, sort_order)
-                   VALUES ($1, $2, $3, $4, $5, $6)""",
-                [(store_id, category_id, name, description, price, i)
-                 for i, (name, description, price) in enumerate(items)])
+            category_id = await stores.create_category(conn, store_id, category, position)
+            await stores.create_items(conn, store_id, category_id, items)
     return True
 
 

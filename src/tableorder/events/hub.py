@@ -25,51 +25,14 @@ from typing import NamedTuple
 import asyncpg
 
 from tableorder import db, documents
+from tableorder.events import queries
 
 log = logging.getLogger("tableorder.events")
-
-FETCH_EVENTS = """
-SELECT position, type, table_id, payload::text FROM events
- WHERE store_id = $1 AND position > $2 ORDER BY position LIMIT $3
-"""
 
 # Table streams carry the table's own order changes and the closing of its session, and the store's
 # menu changes (so an open tablet refreshes its menu).
 TABLE_EVENT_TYPES = frozenset({"order.created", "order.updated", "order.cancelled", "table.session_closed"})
 MENU_UPDATED = "menu.updated"
-
-# A resume's page: at most $3 events and, past the first, no more than $4 bytes of payload. A
-# table's backlog is filtered here, in SQL, never loaded whole and filtered in Python: its own
-# events (index events_table) merged with the store's menu changes (index events_menu).
-_PAGE = """
-SELECT position, type, table_id, payload, fetched FROM (
-    SELECT *, sum(size) OVER (ORDER BY position) - size AS before, count(*) OVER () AS fetched FROM (
-        SELECT position, type, table_id, payload::text, octet_length(payload::text) AS size
-          FROM ({events}) AS matching
-         ORDER BY position LIMIT $3) AS limited) AS page
- WHERE before < $4
- ORDER BY position
-"""
-STORE_PAGE = _PAGE.format(events="""
-    SELECT * FROM events WHERE store_id = $1 AND position > $2 ORDER BY position LIMIT $3""")
-TABLE_PAGE = _PAGE.format(events="""
-    (SELECT * FROM events WHERE store_id = $1 AND table_id = $5 AND position > $2 AND type = ANY($6::text[])
-      ORDER BY position LIMIT $3)
-    UNION ALL
-    (SELECT * FROM events WHERE store_id = $1 AND type = 'menu.updated' AND position > $2
-      ORDER BY position LIMIT $3)""")
-
-# Where a resume may start. `boundary` is the table's last session close: a table stream never
-# replays anything from before its current session (the previous party's orders and notes).
-RESUME_POINT = """
-SELECT s.last_event_position AS last,
-       (SELECT min(position) FROM events e WHERE e.store_id = s.id) AS first,
-       CASE WHEN $2::bigint IS NOT NULL THEN
-           (SELECT max(position) FROM events e
-             WHERE e.store_id = s.id AND e.table_id = $2 AND e.type = 'table.session_closed')
-       END AS boundary
-  FROM stores s WHERE s.id = $1
-"""
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -249,7 +212,7 @@ class Hub:
 
     async def resume_point(self, subscriber: Subscriber) -> Resync | None:
         """None when the client's Last-Event-ID can be resumed from, else where it goes on from."""
-        row = await self._pool.fetchrow(RESUME_POINT, subscriber.store_id, subscriber.table_id)
+        row = await self._pool.fetchrow(queries.RESUME_POINT, subscriber.store_id, subscriber.table_id)
         since, last = subscriber.last_sent, row["last"]
         first = row["first"] if row["first"] is not None else last + 1
         if since > last:
@@ -268,10 +231,11 @@ class Hub:
         most `limit`, and past the first no more than `max_bytes` of payload; and whether that was
         the end of the backlog."""
         if subscriber.table_id is None:
-            rows = await self._pool.fetch(STORE_PAGE, subscriber.store_id, subscriber.last_sent, limit, max_bytes)
+            rows = await self._pool.fetch(queries.STORE_PAGE, subscriber.store_id, subscriber.last_sent, limit,
+                                          max_bytes)
         else:
-            rows = await self._pool.fetch(TABLE_PAGE, subscriber.store_id, subscriber.last_sent, limit, max_bytes,
-                                          subscriber.table_id, list(TABLE_EVENT_TYPES))
+            rows = await self._pool.fetch(queries.TABLE_PAGE, subscriber.store_id, subscriber.last_sent, limit,
+                                          max_bytes, subscriber.table_id, list(TABLE_EVENT_TYPES))
         complete = not rows or (rows[0]["fetched"] < limit and rows[0]["fetched"] == len(rows))
         return [Event.from_row(row) for row in rows], complete
 
@@ -336,7 +300,7 @@ class Hub:
             while feed.dirty and feed.subscribers:
                 feed.dirty = False
                 try:
-                    rows = await self._pool.fetch(FETCH_EVENTS, feed.store_id, feed.last_position, self._batch)
+                    rows = await self._pool.fetch(queries.FETCH_EVENTS, feed.store_id, feed.last_position, self._batch)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:

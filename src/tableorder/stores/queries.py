@@ -30,3 +30,28 @@ async def set_admin_password(conn: asyncpg.Connection | asyncpg.Pool, store_id: 
         "UPDATE admins SET password_hash = $3, kept_token = NULL WHERE store_id = $1 AND username = $2",
         store_id, username, password_hash)
     return done != "UPDATE 0"
+
+
+async def create_tables(conn: asyncpg.Connection | asyncpg.Pool, store_id: int, numbers: list[int],
+                        password_hash: str) -> list[int]:
+    """Raises asyncpg.UniqueViolationError when a number is taken."""
+    ids: list[int] = [row["id"] for row in await conn.fetch(
+        "INSERT INTO tables (store_id, number, password_hash) SELECT $1, n, $3 FROM unnest($2::int[]) AS n"
+        " RETURNING id", store_id, numbers, password_hash)]
+    return ids
+
+
+async def create_category(conn: asyncpg.Connection, store_id: int, name: str, sort_order: int) -> int:
+    category_id: int = await conn.fetchval(
+        "INSERT INTO menu_categories (store_id, name, sort_order) VALUES ($1, $2, $3) RETURNING id",
+        store_id, name, sort_order)
+    return category_id
+
+
+async def create_items(conn: asyncpg.Connection, store_id: int, category_id: int,
+                       items: list[tuple[str, str, int]]) -> None:
+    """(name, description, price) items in this order."""
+    await conn.executemany(
+        "INSERT INTO menu_items (store_id, category_id, name, description, price, sort_order)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        [(store_id, category_id, name, description, price, i) for i, (name, description, price) in enumerate(items)])
