@@ -27,6 +27,36 @@ class FieldError(msgspec.Struct, frozen=True):
     message: str
 
 
+# Every problem `type` the API answers with (`urn:tableorder:problem:<slug>`), and when. Listed for
+# integrators in docs/problems.md; tests/test_problem_types.py keeps the three in step.
+PROBLEM_TYPES: dict[str, str] = {
+    "malformed-json": "400: the body is not JSON (or not UTF-8, or nested too deeply).",
+    "bad-request": "400: the request is malformed in another way (e.g. a header it cannot have).",
+    "validation-error": "422: fields, query or path values are invalid; `errors` names each one.",
+    "unauthorized": "401: no token, or one that is invalid, expired, logged out or whose credentials changed.",
+    "invalid-credentials": "401: a login's store code, name or password is wrong (one answer for all three).",
+    "forbidden": "403: the token is of the wrong kind for this operation (a table token on staff routes).",
+    "insufficient-scope": "403: the API key lacks the scope the operation needs (named in `detail`).",
+    "staff-only": "403: API keys are not accepted here (key and webhook management, passwords).",
+    "not-found": "404: no such resource in your store (other stores' ids are never revealed).",
+    "method-not-allowed": "405: the path exists but not with this method (`Allow` lists the methods).",
+    "conflict": "409: the request conflicts with the current state (a backward status move, a reused "
+                "Idempotency-Key with another body, a table number taken, a non-empty category).",
+    "session-full": "409: the table's open session holds SESSION_MAX_ORDERS orders; staff close it first.",
+    "menu-full": "409: the store's menu holds the most items (500) or categories (100) it may.",
+    "request-entity-too-large": "413: the body is larger than MAX_REQUEST_BYTES.",
+    "unorderable-items": "422: some menu items of an order do not exist or are sold out; `errors` names them.",
+    "too-many-orders": "429: the table placed ORDER_RATE_LIMIT_PER_MINUTE orders in the last minute; "
+                       "see Retry-After.",
+    "too-many-attempts": "429: too many failed logins for this account from this address (or this store); "
+                         "see Retry-After.",
+    "too-many-streams": "429: the store's (or the table's) open event streams are at their limit; see Retry-After.",
+    "internal-server-error": "500: a defect of ours; quote the `instance` when reporting it.",
+    "service-unavailable": "503: the database is unavailable; retry after Retry-After seconds.",
+    "not-ready": "503: /health/ready: the database or the event listener is not available yet.",
+}
+
+
 class Problem(msgspec.Struct, frozen=True, omit_defaults=True):
     """An RFC 9457 problem document."""
 
