@@ -36,6 +36,8 @@ EXPECTED_TABLES = {
     "events",
     "revoked_tokens",
     "api_keys",  # 0006
+    "webhook_endpoints",  # 0007
+    "webhook_deliveries",  # 0007
 }
 EXPECTED_FUNCTIONS = {
     "order_json",

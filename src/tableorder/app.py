@@ -43,6 +43,8 @@ from tableorder.security import (
 )
 from tableorder.settings import Settings
 from tableorder.tables.controller import AdminTableController
+from tableorder.webhooks.controller import WebhookController
+from tableorder.webhooks.delivery import WebhookWorker
 
 API_VERSION = "1.0.0"
 
@@ -118,10 +120,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # A token that stops holding ends its open streams too.
         credentials.on_change = lambda store_id: hub.revalidate(store_id, credentials.still_valid)
         credentials.on_clear = lambda: hub.revalidate_all(credentials.still_valid)
+        webhooks = app.state.webhooks = WebhookWorker(pool, settings)
+
+        def on_event(store_id: int, position: int) -> None:
+            hub.notify(store_id, position)
+            webhooks.wake()
+
+        def on_connect() -> None:
+            hub.wake_all()
+            webhooks.wake()
+
         listener = app.state.listener = Listener(
-            url, on_event=hub.notify, on_connect=hub.wake_all,
+            url, on_event=on_event, on_connect=on_connect,
             caches={"menu.updated": menu_cache, "credentials.changed": credentials})
         listener.start()
+        webhooks.start()
         end_streams_on_shutdown_signal(hub)
         housekeeping = asyncio.create_task(prune_forever(pool, settings), name="housekeeping")
         # The ~58,000 objects of a started worker (modules, routes, schemas) live as long as it does.
@@ -134,6 +147,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             housekeeping.cancel()
+            await webhooks.stop()
             hub.close()
             await listener.stop()
             if replica is not None:
@@ -147,6 +161,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             AdminOrderController, AdminStreamController, AdminTableController,
             AdminCategoryController, AdminMenuItemController, AdminPasswordController, ApiKeyController,
+            WebhookController,
         ],
         dependencies={"principal": Provide(admin_principal)},
         # Every admin operation: staff, or an API key holding the scope the operation declares.

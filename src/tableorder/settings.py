@@ -91,6 +91,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     forwarded_allow_ips: str = "127.0.0.1,::1"
     # Largest request body accepted, in bytes; an order of 50 lines is about 3 KB.
     max_request_bytes: int = 65_536
+    # Webhooks: deliver to URLs whose host resolves to loopback, private, link-local or other
+    # non-public addresses (development and tests only); each request's time limit, all included;
+    # requests in flight at once per worker process; how long a worker's claim on an endpoint lasts
+    # without news from it (a worker that died is taken over after this).
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = 10.0
+    webhook_concurrency: int = 8
+    webhook_lease_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -157,6 +165,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "LOGIN_ADDRESS_MAX_FAILURES": self.login_address_max_failures >= 1,
             "LOGIN_KNOWN_ADDRESS_DAYS": self.login_known_address_days >= 0,
             "FORWARDED_ALLOW_IPS": trusted_proxies_valid(self.forwarded_allow_ips),
+            "WEBHOOK_TIMEOUT_SECONDS": 0 < self.webhook_timeout_seconds <= 60,
+            "WEBHOOK_CONCURRENCY": 1 <= self.webhook_concurrency <= 100,
+            # A claim must outlast a request and the step that records it.
+            "WEBHOOK_LEASE_SECONDS": self.webhook_lease_seconds >= 2 * self.webhook_timeout_seconds,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

@@ -15,9 +15,18 @@ log = logging.getLogger("tableorder.housekeeping")
 IDEMPOTENCY_KEY_HOURS = 24.0
 
 
+# An event that an enabled webhook endpoint has yet to deliver stays past the retention period, until
+# it is delivered or the endpoint is given up (24 hours after the event's first failed delivery; the
+# endpoint is then disabled and holds nothing). See migration 0007.
+PRUNE_EVENTS = """
+DELETE FROM events e WHERE e.created_at < now() - make_interval(secs => $1)
+   AND NOT EXISTS (SELECT 1 FROM webhook_endpoints w
+                    WHERE w.store_id = e.store_id AND w.enabled AND w.delivered_position < e.position)
+"""
+
+
 async def prune(pool: asyncpg.Pool, settings: Settings) -> None:
-    await pool.execute("DELETE FROM events WHERE created_at < now() - make_interval(secs => $1)",
-                       settings.event_retention_hours * 3600)
+    await pool.execute(PRUNE_EVENTS, settings.event_retention_hours * 3600)
     await pool.execute("DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
                        IDEMPOTENCY_KEY_HOURS * 3600)
     # A logged-out token past its expiry is refused by its signature alone.
