@@ -293,3 +293,66 @@ class ApiKeyCreated(ApiKey):
         pattern="^tok_[a-z0-9]{8}_[A-Za-z0-9_-]{43}$",
         examples=["tok_k3v9x2qa_8Jq2m0cXr4Zt6yWb1NnV5sLd7Hk3PfAe9Gu0Ti2Oo4E"],
         description="Send as `Authorization: Bearer <secret>`")]
+
+
+# --- webhooks -------------------------------------------------------------------------------------------
+
+# The event types of the store's feed a webhook endpoint can subscribe to.
+WebhookEventType = Literal["order.created", "order.updated", "order.cancelled", "table.session_closed",
+                           "menu.updated"]
+
+
+class WebhookEndpoint(Document):
+    """A webhook endpoint as staff see it (never its secret). `delivered_position` is the last event
+    position it is done with; while its next event fails, `failing_since` says since when and
+    `next_attempt_at` when it is tried again. `disabled_reason` says why the service disabled it
+    (one event failed for 24 hours)."""
+
+    id: Id
+    url: Annotated[str, msgspec.Meta(examples=["https://pos.example.com/hooks/tableorder"])]
+    events: list[WebhookEventType]
+    description: Annotated[str, msgspec.Meta(examples=["Kitchen display"])]
+    enabled: bool
+    disabled_reason: str | None
+    delivered_position: Position
+    failing_since: datetime | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookEndpointCreated(WebhookEndpoint):
+    """A webhook endpoint with its signing secret: in the answers that create it and rotate its
+    secret, nowhere else."""
+
+    secret: Annotated[str, msgspec.Meta(
+        pattern="^whsec_[A-Za-z0-9+/]+=*$", examples=["whsec_MfKQ9r8GKYqXfH0l6dJ3iB9v1xW0yS2tZ7nE4cA5bU8="],
+        description="Standard Webhooks secret: verify each delivery with it (e.g. `standardwebhooks.Webhook`)")]
+
+
+class WebhookDelivery(Document):
+    """One event sent (or being sent) to one endpoint. `webhook_id` is the `webhook-id` header the
+    receiver dedupes by; `last_status` the HTTP status of the last answer (None: no answer, e.g. a
+    timeout, a refused connection, an address not allowed), `last_error` what went wrong."""
+
+    id: Id
+    webhook_id: Annotated[str, msgspec.Meta(pattern="^[0-9]+:[0-9]+$", examples=["12:3456"])]
+    position: Annotated[int, msgspec.Meta(ge=1, description="The store's event position")]
+    event_type: WebhookEventType
+    status: Literal["pending", "succeeded", "failed"]
+    attempts: Annotated[int, msgspec.Meta(ge=0)]
+    last_status: Annotated[int, msgspec.Meta(ge=100, le=599)] | None
+    last_error: str | None
+    created_at: datetime
+    last_attempt_at: datetime | None
+    succeeded_at: datetime | None
+    next_attempt_at: datetime | None
+    redeliver_requested_at: datetime | None
+
+
+class WebhookDeliveryPage(Document):
+    """An endpoint's deliveries, newest event first; `next_cursor` (None on the last page) asks for
+    the next page."""
+
+    items: list[WebhookDelivery]
+    next_cursor: str | None

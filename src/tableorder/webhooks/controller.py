@@ -6,7 +6,7 @@ requests)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import asyncpg
 import msgspec
@@ -14,28 +14,27 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import ResponseHeader, State
 from litestar.params import Parameter
 
+from tableorder.documents import (
+    WebhookDelivery,
+    WebhookDeliveryPage,
+    WebhookEndpoint,
+    WebhookEndpointCreated,
+    WebhookEventType,
+)
 from tableorder.kit import MAX_BIGINT, PathId
 from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, not_found, problem_spec
 from tableorder.security import Principal
 from tableorder.webhooks import addresses, queries
 from tableorder.webhooks.delivery import SECRET_GRACE_SECONDS, new_secret
-from tableorder.webhooks.schemas import (
-    EventType,
-    WebhookCreate,
-    WebhookDelivery,
-    WebhookDeliveryPage,
-    WebhookEndpoint,
-    WebhookEndpointWithSecret,
-    WebhookUpdate,
-)
+from tableorder.webhooks.schemas import WebhookCreate, WebhookUpdate
 
 NO_ENDPOINT = problem_spec("No such webhook endpoint in this store")
 NO_DELIVERY = problem_spec("No such delivery of this endpoint")
 MAX_ENDPOINTS_PER_STORE = 20
-EVENT_ORDER: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
+EVENT_ORDER: tuple[str, ...] = get_args(WebhookEventType)
 
 
-def _event_types(events: list[EventType]) -> list[str]:
+def _event_types(events: list[WebhookEventType]) -> list[str]:
     """Once each, in a fixed order."""
     return [event for event in EVENT_ORDER if event in events]
 
@@ -54,8 +53,8 @@ def _endpoint(row: asyncpg.Record) -> WebhookEndpoint:
     return msgspec.convert(dict(row.items()), WebhookEndpoint)
 
 
-def _with_secret(row: asyncpg.Record) -> WebhookEndpointWithSecret:
-    return msgspec.convert(dict(row.items()), WebhookEndpointWithSecret)
+def _with_secret(row: asyncpg.Record) -> WebhookEndpointCreated:
+    return msgspec.convert(dict(row.items()), WebhookEndpointCreated)
 
 
 class WebhookController(Controller):
@@ -76,7 +75,7 @@ class WebhookController(Controller):
               ResponseHeader(name="Cache-Control", description="no-store: the answer holds the secret",
                              documentation_only=True)])
     async def create_webhook(self, state: State, request: Request[Any, Any, Any], principal: Principal,
-                             data: WebhookCreate) -> Response[WebhookEndpointWithSecret]:
+                             data: WebhookCreate) -> Response[WebhookEndpointCreated]:
         url = await _checked_url(state, data.url)
         row = await queries.create_endpoint(state.pool, principal.store_id, url, _event_types(data.events),
                                             data.description, new_secret(), MAX_ENDPOINTS_PER_STORE)
@@ -133,7 +132,7 @@ class WebhookController(Controller):
           response_headers=[ResponseHeader(name="Cache-Control", description="no-store: the answer holds the "
                                            "secret", documentation_only=True)])
     async def rotate_secret(self, state: State, principal: Principal,
-                            webhook_id: PathId) -> Response[WebhookEndpointWithSecret]:
+                            webhook_id: PathId) -> Response[WebhookEndpointCreated]:
         row = await queries.rotate_secret(state.pool, principal.store_id, webhook_id, new_secret(),
                                           SECRET_GRACE_SECONDS)
         if row is None:
