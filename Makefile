@@ -8,10 +8,19 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: install lock run test topology-test topology-memory lint bench bench-push clean
 
+# The contract tools (redocly, spectral, asyncapi, openapi-ts, tsc) pinned by tools/package-lock.json; the
+# tests call them from tools/node_modules/.bin. Installed again when the lock changes.
+NODE_TOOLS := tools/node_modules/.installed
+
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+$(NODE_TOOLS): tools/package.json tools/package-lock.json
+	$(call need_debian,npm,nodejs npm)
+	SCARF_ANALYTICS=false npm ci --prefix tools --no-audit --no-fund --loglevel=error
 	touch $@
 
 install: $(INSTALLED)
@@ -26,7 +35,7 @@ run: $(INSTALLED)
 	$(BIN)/tableorder serve --demo --host $(HOST) --port $(PORT)
 
 ## The whole suite against real PostgreSQL (embedded, or DATABASE_URL) and real uvicorn processes.
-test: $(INSTALLED)
+test: $(INSTALLED) $(NODE_TOOLS)
 	$(call need_debian,chromium,chromium)
 	$(call need_debian_file,/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc,fonts-noto-cjk)
 	$(BIN)/python -m pytest -m "not topology"
@@ -75,9 +84,10 @@ topology-memory: $(INSTALLED) $(RUNTIME)
 	$(call need_debian,nginx,nginx)
 	TOPOLOGY_BACKEND_PYTHON=$(CURDIR)/.venv-runtime/bin/python $(BIN)/python ops/topology/memory.py --seconds 60
 
-lint: $(INSTALLED)
+lint: $(INSTALLED) $(NODE_TOOLS)
 	$(BIN)/ruff check src tests migrations ops
 	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_contract_lint.py
 
 clean:
-	rm -rf $(VENV) .venv-runtime .tableorder .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-runtime .tableorder .pytest_cache .mypy_cache .ruff_cache tools/node_modules

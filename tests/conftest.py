@@ -106,8 +106,10 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         # Every test's client is 127.0.0.1: the per-address login ceiling would turn one test's failed
         # logins (schemathesis makes dozens) into another's 429s; test_auth tests it on a server of its own.
+        # PUBLIC_BASE_URL: the OpenAPI document's `servers` entry is where this process listens.
         self.env = {**os.environ, "DATABASE_URL": database_url, "ENVIRONMENT": "development",
-                    "LOG_LEVEL": "WARNING", "LOGIN_ADDRESS_MAX_FAILURES": "1000000", **(env or {})}
+                    "LOG_LEVEL": "WARNING", "LOGIN_ADDRESS_MAX_FAILURES": "1000000", "PUBLIC_BASE_URL": self.url,
+                    **(env or {})}
         self.workers = workers
         self.access_log = access_log
         self.process: subprocess.Popen[bytes] | None = None

@@ -11,13 +11,11 @@ from contextlib import asynccontextmanager
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme, Server, Tag
 
 from tableorder import db
+from tableorder.allow import allowed_methods
 from tableorder.apikeys.controller import ApiKeyController
 from tableorder.auth.controller import AdminPasswordController, AuthController, LogoutController
-from tableorder.docs_page import DocsPagePlugin
 from tableorder.events.housekeeping import prune_forever
 from tableorder.events.hub import Hub
 from tableorder.events.listener import Listener
@@ -27,14 +25,12 @@ from tableorder.health import HealthController
 from tableorder.logs import configure_logging
 from tableorder.menu.cache import MenuCache
 from tableorder.menu.controller import AdminCategoryController, AdminMenuItemController, GuestMenuController
+from tableorder.openapi import openapi_config
 from tableorder.orders.controller import AdminOrderController, GuestOrderController
 from tableorder.pages import pages
 from tableorder.problems import EXCEPTION_HANDLERS, APIRequest
 from tableorder.request_id import RequestIdMiddleware
 from tableorder.security import (
-    ADMIN_COOKIE,
-    API_KEY_SCHEME,
-    API_KEY_SCOPES,
     Credentials,
     TokenService,
     admin_principal,
@@ -45,47 +41,6 @@ from tableorder.settings import Settings
 from tableorder.tables.controller import AdminTableController
 from tableorder.webhooks.controller import WebhookController
 from tableorder.webhooks.delivery import WebhookWorker
-
-API_VERSION = "1.0.0"
-
-
-def openapi_config() -> OpenAPIConfig:
-    return OpenAPIConfig(
-        title="Table Order API",
-        version=API_VERSION,
-        description="Restaurant table ordering: tablets order, staff run the floor, integrators connect.",
-        servers=[Server(url="/")],
-        tags=[
-            Tag(name="Auth", description="Log in as staff (admin) or as a table's tablet"),
-            Tag(name="Guest", description="What a table's tablet can do (table token)"),
-            Tag(name="Admin: orders", description="The live order board (admin token)"),
-            Tag(name="Admin: tables", description="Tables, sessions and history (admin token)"),
-            Tag(name="Admin: menu", description="Categories and menu items (admin token)"),
-            Tag(name="Admin: API keys", description="Keys for integrations, with scopes (admin token only)"),
-            Tag(name="Operations", description="Health checks"),
-        ],
-        components=Components(
-            security_schemes={
-                "TableToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
-                                             description="From POST /api/v1/auth/table/login"),
-                "AdminToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT",
-                                             description="From POST /api/v1/auth/admin/login"),
-                API_KEY_SCHEME: SecurityScheme(
-                    type="http", scheme="bearer", bearer_format="tok_<prefix>_<secret>",
-                    description="A store's API key, made by staff with POST /api/v1/admin/api-keys: "
-                                "`tok_` + an 8-character prefix + `_` + 43 characters. Valid on the admin API "
-                                "within its scopes: an operation that accepts keys lists the one scope it needs "
-                                "in its security requirement (403 without it); operations that do not list "
-                                "ApiKey are for staff only. Never accepted on the tablet's operations. Scopes: "
-                                + ", ".join(API_KEY_SCOPES) + "."),
-                "AdminCookie": SecurityScheme(type="apiKey", name=ADMIN_COOKIE, security_scheme_in="cookie",
-                                              description="Set by admin login; honoured on GET only"),
-            }
-        ),
-        path="/schema",
-        render_plugins=[DocsPagePlugin()],  # every file from this app: the CSP allows nothing else
-    )
-
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
@@ -181,7 +136,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=None,
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=APIRequest,
-        openapi_config=openapi_config(),
+        middleware=[allowed_methods],
+        openapi_config=openapi_config(settings),
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=True)
         if settings.cors_origins else None,
         request_max_body_size=settings.max_request_bytes,

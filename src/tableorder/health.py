@@ -2,37 +2,52 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import msgspec
 from litestar import Controller, get
 
 from tableorder.problems import ProblemError, problem_spec
 from tableorder.state import AppState
 
+Count = Annotated[int, msgspec.Meta(ge=0)]
+# Any request, whatever its route, is refused with this before it gets anywhere.
+BAD_REQUEST = {400: problem_spec("The request is malformed (e.g. an invalid Host header)")}
+
 
 class Health(msgspec.Struct):
-    status: str
+    """The process is alive."""
+
+    status: Literal["ok"]
 
 
 class Readiness(msgspec.Struct):
-    status: str
-    streams: int  # open event streams in this worker
-    feeds: int  # stores with at least one open stream in this worker
-    replica_reads: int  # reads this worker served from DATABASE_REPLICA_URL
-    primary_reads: int  # replica-eligible reads served by the primary (no replica, lagging or down)
+    """This replica can serve: its database answers and its event listener is connected; with this
+    worker's counters."""
+
+    status: Literal["ready"]
+    streams: Count  # open event streams in this worker
+    feeds: Count  # stores with at least one open stream in this worker
+    replica_reads: Count  # reads this worker served from DATABASE_REPLICA_URL
+    primary_reads: Count  # replica-eligible reads served by the primary (no replica, lagging or down)
 
 
 class HealthController(Controller):
     path = "/health"
     tags = ["Operations"]
 
-    @get(operation_id="GetHealth", summary="Liveness: the process answers (no database)")
+    @get(operation_id="GetHealth", summary="Liveness: the process answers (no database)", responses=BAD_REQUEST)
     async def health(self) -> Health:
+        """Liveness for load balancers and orchestrators: answers while the process runs, without touching the
+        database."""
         return Health(status="ok")
 
     @get("/ready", operation_id="GetReadiness",
          summary="Readiness: the database answers and this replica's event listener is connected",
-         responses={503: problem_spec("Not ready: the database or the event listener is down")})
+         responses={**BAD_REQUEST, 503: problem_spec("Not ready: the database or the event listener is down")})
     async def ready(self, state: AppState) -> Readiness:
+        """Readiness: 200 only when the database answers and this replica's event listener is connected, with this
+        worker's stream and read counters; 503 with Retry-After otherwise."""
         try:
             async with state.pool.acquire(timeout=2) as conn:
                 await conn.fetchval("SELECT 1", timeout=2)

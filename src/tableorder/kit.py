@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Response
+from litestar import Request, Response
+from litestar.datastructures import ResponseHeader
 from litestar.params import Parameter
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
@@ -23,6 +24,21 @@ PathId = Annotated[int, Parameter(ge=1, le=MAX_BIGINT)]
 def raw_json(document: str, status_code: int = 200, headers: dict[str, str] | None = None) -> Response[Any]:
     return Response(content=document.encode(), status_code=status_code, media_type="application/json",
                     headers=headers)
+
+
+class _Created(msgspec.Struct):
+    id: int
+
+
+def created(request: Request[Any, Any, Any], document: str) -> Response[Any]:
+    """201: the new resource's document, and in Location its URL (the collection's path and its id)."""
+    new_id = msgspec.json.decode(document, type=_Created).id
+    return raw_json(document, status_code=201, headers={"Location": f"{request.url.path.rstrip('/')}/{new_id}"})
+
+
+# Declared by the operations that answer with `created`.
+LOCATION = ResponseHeader(name="Location", value="/api/v1/admin/tables/12", documentation_only=True,
+                          description="The new resource's path on this server, where GET reads it")
 
 
 def header(scope: Scope, name: bytes) -> str | None:

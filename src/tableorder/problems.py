@@ -23,6 +23,8 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
 class FieldError(msgspec.Struct, frozen=True):
+    """One invalid field: where it is (`items[3].quantity`, `query.limit`) and what is wrong with it."""
+
     field: str
     message: str
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import urllib.parse
 from collections.abc import Mapping
 from typing import Literal
 
@@ -40,6 +41,12 @@ def trusted_proxies_valid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def public_url_valid(value: str) -> bool:
+    """An absolute http(s) URL with a host and no query or fragment: what a client can prefix paths with."""
+    url = urllib.parse.urlsplit(value)
+    return url.scheme in {"http", "https"} and bool(url.hostname) and not url.query and not url.fragment
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,6 +98,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     forwarded_allow_ips: str = "127.0.0.1,::1"
     # Largest request body accepted, in bytes; an order of 50 lines is about 3 KB.
     max_request_bytes: int = 65_536
+    # Where clients reach the API (scheme, host, optional path prefix): the OpenAPI document's
+    # `servers` entry, so a generated client works without being told the address.
+    public_base_url: str = "http://127.0.0.1:8000"
     # Webhooks: deliver to URLs whose host resolves to loopback, private, link-local or other
     # non-public addresses (development and tests only); each request's time limit, all included;
     # requests in flight at once per worker process; how long a worker's claim on an endpoint lasts
@@ -165,6 +175,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "LOGIN_ADDRESS_MAX_FAILURES": self.login_address_max_failures >= 1,
             "LOGIN_KNOWN_ADDRESS_DAYS": self.login_known_address_days >= 0,
             "FORWARDED_ALLOW_IPS": trusted_proxies_valid(self.forwarded_allow_ips),
+            "PUBLIC_BASE_URL": public_url_valid(self.public_base_url),
             "WEBHOOK_TIMEOUT_SECONDS": 0 < self.webhook_timeout_seconds <= 60,
             "WEBHOOK_CONCURRENCY": 1 <= self.webhook_concurrency <= 100,
             # A claim must outlast a request and the step that records it.

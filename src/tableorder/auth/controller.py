@@ -78,6 +78,11 @@ class AuthController(Controller):
           summary="Staff login: a bearer token and an HttpOnly cookie for the live order board")
     async def login_admin(self, state: AppState, request: Request[Any, Any, Any],
                           data: AdminLogin) -> Response[AdminToken]:
+        """Exchange a staff member's store code, username and password for a bearer token (lifetime
+        JWT_EXPIRATION_HOURS) and the store it works for. The same token is set as an HttpOnly, SameSite=Strict
+        cookie scoped to /api/v1/admin, so a browser's EventSource can open the admin event stream; the cookie
+        is honoured on GET only. Wrong credentials are one 401 whatever was wrong; repeated failures per account
+        and client address are answered 429 with Retry-After, so a guesser never locks the real user out."""
         row = await queries.find_admin(state.pool, data.store_code, data.username)
         attempt = queries.Attempt("admin", data.store_code, data.username, client_address(request))
         await _check_credentials(state, attempt, row["password_hash"] if row["subject_id"] else None,
@@ -95,6 +100,9 @@ class AuthController(Controller):
           summary="Tablet login for one table")
     async def login_table(self, state: AppState, request: Request[Any, Any, Any],
                           data: TableLogin) -> TableToken:
+        """Exchange a store code, table number and the table's password for a table token: it reaches only this
+        table's menu, orders and event stream. Failures are answered as for staff login (401, then 429 with
+        Retry-After)."""
         row = await queries.find_table(state.pool, data.store_code, data.table_number)
         attempt = queries.Attempt("table", data.store_code, str(data.table_number), client_address(request))
         await _check_credentials(state, attempt, row["password_hash"] if row["subject_id"] else None,
@@ -123,6 +131,8 @@ class LogoutController(Controller):
     @post(operation_id="Logout", status_code=204, responses=AUTH_PROBLEMS, response_cookies=[CLEARED_ADMIN_COOKIE],
           summary="End the presented token (staff or tablet) on every replica; clears the staff cookie")
     async def logout(self, state: AppState, principal: Principal) -> None:
+        """End the token this request is sent with, on every replica at once; later requests with it get 401. Works
+        for staff and table tokens (an API key is revoked by staff instead) and clears the staff cookie."""
         await queries.revoke_token(state.pool, principal.store_id, principal.token_id, principal.expires_at)
         state.credentials.changed_here(principal.store_id)
 
@@ -137,6 +147,9 @@ class AdminPasswordController(Controller):
                     429: LOGIN_PROBLEMS[429]})
     async def change_password(self, state: AppState, request: Request[Any, Any, Any], principal: Principal,
                               data: PasswordChange) -> None:
+        """Change the calling staff member's password. Every other token of theirs ends at once; the token this
+        request is sent with goes on. A wrong current password is a 422 naming `current_password`, and counts in
+        the login throttle (429 with Retry-After)."""
         admin = await queries.find_admin_by_id(state.pool, principal.store_id, principal.subject_id)
         if admin is None:  # deleted since its token was checked
             raise unauthorized("The access token is no longer valid: its admin was deleted.")

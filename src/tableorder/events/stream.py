@@ -17,11 +17,13 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, get
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter
 from litestar.response import Response
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from tableorder import db
+from tableorder.events.catalog import Event as FeedEvent
 from tableorder.events.hub import HEARTBEAT, Event, Hub, StreamsFull, Subscriber, sse_frame
 from tableorder.kit import MAX_BIGINT
 from tableorder.problems import AUTH_PROBLEMS, ProblemError, problem_spec
@@ -43,6 +45,10 @@ START_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
                  *((name.lower().encode(), value.encode()) for name, value in STREAM_HEADERS.items())]
 STREAM_PROBLEMS = {**AUTH_PROBLEMS,
                    429: problem_spec("Too many streams for this store (staff) or this table on this replica")}
+# The 200 of both streams: its schema is the union of the events it may send, one per Server-Sent Event.
+FEED = ("A stream of Server-Sent Events, each one event of the schema: `id:` its position, `event:` its "
+        "type, `data:` its payload (`data`) as JSON; and a comment line (`: heartbeat`) every "
+        "SSE_HEARTBEAT_INTERVAL seconds")
 # What a resume reads at once (events, payload bytes): a page is written before the next is read.
 PAGE_EVENTS = 64
 PAGE_BYTES = 32_768
@@ -207,10 +213,18 @@ class AdminStreamController(Controller):
     tags = ["Admin: orders"]
 
     @get(operation_id="StreamStoreEvents", security=api_key("events:read"),
-         responses=STREAM_PROBLEMS, media_type=EVENT_STREAM,
+         responses={**STREAM_PROBLEMS, 200: ResponseSpec(FeedEvent, description=FEED, media_type=EVENT_STREAM)},
+         media_type=EVENT_STREAM,
          summary="Live feed (SSE) of the store: order.created/updated/cancelled, table.session_closed, "
                  "menu.updated; `id` is the store's event position")
     async def stream(self, state: AppState, principal: Principal, last_event_id: LastEventId = None) -> Response[Any]:
+        """The store's live event feed as Server-Sent Events: each event's `id:` is the store's event position,
+        `event:` its type and `data:` its payload as JSON (see the `Event` schema, and /schema/asyncapi.json).
+        Reconnect with `Last-Event-ID` to receive every event after that position exactly once, in order; a
+        position no longer kept (EVENT_RETENTION_HOURS) or ahead of the feed gets one `resync` event instead:
+        reload over REST and go on from its id. A comment line is sent every SSE_HEARTBEAT_INTERVAL seconds. At
+        most SSE_MAX_CONNECTIONS_PER_STORE streams per store per replica (429 beyond). Browsers authenticate
+        with the staff cookie; integrations with a token or an API key holding `events:read`."""
         return await open_stream(state, principal, None, last_event_id)
 
 
@@ -218,7 +232,12 @@ class GuestStreamController(Controller):
     path = "/orders/stream"
     tags = ["Guest"]
 
-    @get(operation_id="StreamTableEvents", responses=STREAM_PROBLEMS, media_type=EVENT_STREAM,
+    @get(operation_id="StreamTableEvents", media_type=EVENT_STREAM,
+         responses={**STREAM_PROBLEMS, 200: ResponseSpec(FeedEvent, description=FEED, media_type=EVENT_STREAM)},
          summary="Live feed (SSE) of this table's own orders since its current session began")
     async def stream(self, state: AppState, principal: Principal, last_event_id: LastEventId = None) -> Response[Any]:
+        """The calling table's live events as Server-Sent Events (see the `Event` schema): its own orders'
+        changes, its session's closing and `menu.updated`, never anything from before its current session.
+        `Last-Event-ID`, `resync`, the heartbeat and the event format are those of the store's feed; at most
+        SSE_MAX_CONNECTIONS_PER_TABLE streams per table per replica."""
         return await open_stream(state, principal, principal.subject_id, last_event_id)

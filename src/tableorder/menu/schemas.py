@@ -13,17 +13,23 @@ SortOrder = Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)]
 
 
 class CategoryCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """A new menu category; lower `sort_order` comes first."""
+
     name: CategoryName
     sort_order: SortOrder = 0
 
 
 class CategoryUpdate(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Only the fields present change."""
+
     name: CategoryName | msgspec.UnsetType = msgspec.UNSET
     sort_order: SortOrder | msgspec.UnsetType = msgspec.UNSET
 
 
 
 class MenuItemCreate(msgspec.Struct, forbid_unknown_fields=True):
+    """A new menu item in a category of the store; `available: false` adds it sold out."""
+
     category_id: Id
     name: ItemName
     price: Price

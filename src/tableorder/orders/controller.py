@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import asyncpg
 import msgspec
 from litestar import Controller, Response, delete, get, patch, post
+from litestar.datastructures import ResponseHeader
 from litestar.params import HeaderParameter, Parameter
 
 from tableorder.documents import Order, OrderPage, OrderStatus, TableOrders
@@ -27,6 +28,10 @@ IdempotencyKey = Annotated[
     HeaderParameter(name="Idempotency-Key", min_length=1, max_length=255, required=False,
               description="Retries with the same key and body return the first order instead of a new one."),
 ]
+# Sent (only) when an Idempotency-Key brought back the order it first placed.
+REPLAYED = ResponseHeader(name="Idempotent-Replayed", value="true", documentation_only=True,
+                          description="`true` when this is the order an earlier request with the same "
+                                      "Idempotency-Key placed (nothing new was ordered); absent otherwise")
 
 
 def _unorderable(data: OrderCreate, detail: str | None) -> ProblemError:
@@ -87,6 +92,7 @@ class GuestOrderController(Controller):
     tags = ["Guest"]
 
     @post(operation_id="PlaceOrder", status_code=201, summary="Place an order for this table",
+          response_headers=[REPLAYED],
           responses={**AUTH_PROBLEMS, 404: problem_spec("The table no longer exists"),
                      409: problem_spec("Idempotency-Key reused with a different body (type `.../conflict`), or "
                                        "the table's session holds SESSION_MAX_ORDERS orders and staff must close "
@@ -95,6 +101,11 @@ class GuestOrderController(Controller):
                                        "60 seconds; Retry-After gives the seconds until it may order again")})
     async def place_order(self, state: AppState, principal: Principal, data: OrderCreate,
                           idempotency_key: IdempotencyKey = None) -> Response[Order]:
+        """Place an order for the calling table: menu item ids and quantities only, the server prices every line
+        from the menu at this moment and keeps those prices. The first order of a table with no open session
+        opens one. Send an `Idempotency-Key` to retry safely: the same key and body give the same order again
+        (with `Idempotent-Replayed: true`), the same key with another body is a 409. Unknown or sold-out items
+        are a 422 naming each line."""
         request_hash = hashlib.sha256(msgspec.json.encode(data)).digest()
         rate_limit: int = state.settings.order_rate_limit_per_minute
         max_orders: int = state.settings.session_max_orders
@@ -123,6 +134,8 @@ class GuestOrderController(Controller):
          summary="This table's open session: its orders (at most SESSION_MAX_ORDERS), newest first, and total",
          responses=AUTH_PROBLEMS)
     async def list_orders(self, state: AppState, principal: Principal) -> Response[TableOrders]:
+        """The calling table's open session with its orders, newest first, and the session total (cancelled orders
+        count in no total). Empty once staff close the session."""
         document = await queries.table_orders(state.pool, principal.store_id, principal.subject_id)
         # The bytes as PostgreSQL built them, typed Any here so the annotation above (what the OpenAPI
         # document declares) stays TableOrders.
@@ -154,6 +167,9 @@ class AdminOrderController(Controller):
         cursor: Annotated[str | None, Parameter(
             max_length=64, description="The previous page's `next_cursor`, for the page after it")] = None,
     ) -> Response[OrderPage]:
+        """Orders of the store, newest first, a page at a time (follow `next_cursor`). By default the orders of
+        open sessions, as the board shows them; filter by status or table, and for reconciliation include closed
+        sessions, restrict to business days (`from`, `to`) or to orders changed after `updated_since`."""
         if from_date and to_date and from_date > to_date:
             raise ProblemError(422, "'from' must not be after 'to'.", slug="validation-error", errors=[
                 FieldError(field="query.from", message="must not be after 'to'")])
@@ -172,6 +188,7 @@ class AdminOrderController(Controller):
          summary="One order, of an open or a closed session",
          responses={**AUTH_PROBLEMS, 404: problem_spec("No such order in this store")})
     async def get_order(self, state: AppState, principal: Principal, order_id: PathId) -> Response[Order]:
+        """One order of the store, whether its session is open or closed."""
         document = await queries.get_order(state.pool, principal.store_id, order_id)
         if document is None:
             raise not_found("Order")
@@ -184,6 +201,9 @@ class AdminOrderController(Controller):
                                         "session (settled history)")})
     async def update_status(self, state: AppState, principal: Principal, order_id: PathId,
                             data: OrderStatusUpdate) -> Response[Order]:
+        """Move an order forward: pending → preparing → completed (or to cancelled, as DELETE does). A move
+        backwards, out of a final status, or on an order of a closed session is a 409. The change reaches every
+        board and the table's tablet as an `order.updated` event."""
         return raw_json(await _set_status(state, principal, order_id, data.status))
 
     @delete("/{order_id:int}", operation_id="CancelOrder", security=api_key("orders:write"), status_code=200,
@@ -191,6 +211,8 @@ class AdminOrderController(Controller):
             responses={**AUTH_PROBLEMS, 404: problem_spec("No such order in this store"),
                        409: problem_spec("The order is already completed, or its session is closed")})
     async def cancel_order(self, state: AppState, principal: Principal, order_id: PathId) -> Response[Order]:
+        """Cancel an order that is not completed: it stays in the records with status `cancelled` and counts in no
+        total. Orders of a closed session are final (409). Announced as `order.cancelled`."""
         return raw_json(await _set_status(state, principal, order_id, "cancelled"))
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import Parameter
 
 from tableorder.documents import HistoryPage, Session, Table
-from tableorder.kit import PathId, raw_json
+from tableorder.kit import LOCATION, PathId, created, raw_json
 from tableorder.problems import AUTH_PROBLEMS, ProblemError, conflict, not_found, problem_spec
 from tableorder.security import Principal, api_key, hash_password
 from tableorder.state import AppState
@@ -27,33 +27,39 @@ class AdminTableController(Controller):
     @get(operation_id="ListTables", security=api_key("tables:read"),
          summary="Every table with its open session (or null)", responses=AUTH_PROBLEMS)
     async def list_tables(self, state: AppState, principal: Principal) -> Response[list[Table]]:
+        """Every table of the store by number, each with its open session (started when its first order was placed,
+        with the order count and total) or null."""
         return raw_json(await queries.list_tables(state.pool, principal.store_id))
 
     @get("/{table_id:int}", operation_id="GetTable", security=api_key("tables:read"),
          summary="One table with its open session (or null)",
          responses={**AUTH_PROBLEMS, 404: NO_TABLE})
     async def get_table(self, state: AppState, principal: Principal, table_id: PathId) -> Response[Table]:
+        """One table with its open session, or null when nobody is seated."""
         document = await queries.get_table(state.pool, principal.store_id, table_id)
         if document is None:
             raise not_found("Table")
         return raw_json(document)
 
     @post(operation_id="CreateTable", security=api_key("tables:write"),
-          summary="Set up a table and its tablet password",
+          summary="Set up a table and its tablet password", response_headers=[LOCATION],
           responses={**AUTH_PROBLEMS, 409: problem_spec("The table number is taken")})
-    async def create_table(self, state: AppState, principal: Principal, data: TableCreate) -> Response[Table]:
+    async def create_table(self, state: AppState, request: Request[Any, Any, Any], principal: Principal,
+                           data: TableCreate) -> Response[Table]:
+        """Set up a table: its number (1-999, unique in the store) and the password its tablet logs in with."""
         password_hash = await hash_password(data.password)
         try:
             document = await queries.create_table(state.pool, principal.store_id, data.number, password_hash)
         except asyncpg.UniqueViolationError as exc:
             raise conflict(f"Table {data.number} already exists.") from exc
-        return raw_json(document, status_code=201)
+        return created(request, document)
 
     @patch("/{table_id:int}", operation_id="UpdateTable", security=api_key("tables:write"),
            summary="Change a table's tablet password",
            responses={**AUTH_PROBLEMS, 404: NO_TABLE})
     async def update_table(self, state: AppState, principal: Principal, table_id: PathId,
                            data: TableUpdate) -> Response[Table]:
+        """Change a table's tablet password; the tablet's current tokens end at once and it must log in again."""
         password_hash = await hash_password(data.password)
         document = await queries.set_table_password(state.pool, principal.store_id, table_id, password_hash)
         if document is None:
@@ -65,6 +71,8 @@ class AdminTableController(Controller):
             summary="Remove a table (its closed sessions and orders stay in the records)",
             responses={**AUTH_PROBLEMS, 404: NO_TABLE, 409: problem_spec("The table has an open session")})
     async def delete_table(self, state: AppState, principal: Principal, table_id: PathId) -> None:
+        """Remove a table. A table with an open session cannot be removed (409: close the session first); its
+        closed sessions and their orders stay in the records."""
         async with state.pool.acquire() as conn, conn.transaction():
             if not await queries.lock_table(conn, principal.store_id, table_id):
                 raise not_found("Table")
@@ -78,6 +86,9 @@ class AdminTableController(Controller):
           summary="이용 완료: close the table's session; its orders move to history",
           responses={**AUTH_PROBLEMS, 404: NO_TABLE, 409: problem_spec("The table has no open session")})
     async def close_session(self, state: AppState, principal: Principal, table_id: PathId) -> Response[Session]:
+        """Close the table's open session (이용 완료) and answer with its summary: its orders move to history, the
+        tablet's order list empties, and the next order opens a new session. Announced as
+        `table.session_closed`. 409 when the table has no open session."""
         async with state.pool.acquire() as conn, conn.transaction():
             if not await queries.lock_table(conn, principal.store_id, table_id):
                 raise not_found("Table")
@@ -96,6 +107,8 @@ class AdminTableController(Controller):
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
         offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
     ) -> Response[HistoryPage]:
+        """The table's closed sessions with their orders, newest first, a page at a time (`limit`, `offset`);
+        `from` and `to` are business days in the store's time zone, both inclusive."""
         if from_date and to_date and from_date > to_date:
             raise ProblemError(422, "'from' must not be after 'to'.", slug="validation-error")
         document = await queries.history(state.reads, principal.store_id, table_id, from_date, to_date, limit,

@@ -1,0 +1,87 @@
+"""The event feed's events as types, built from `documents.EVENT_DATA` (event type -> payload Struct).
+
+An event is `{type, position, data}`: a stream sends it as one Server-Sent Event (`event:` the type,
+`id:` the position, `data:` the payload as JSON); a webhook delivers it as its JSON body, with the
+store's id and the time it was recorded. One tagged Struct per event type and per carrier, so the
+OpenAPI and AsyncAPI documents describe each event with its payload's own schema, and a client can
+tell events apart by `type` (a discriminated union).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Union
+
+import msgspec
+
+from tableorder.documents import EVENT_DATA, Document
+from tableorder.events.hub import MENU_UPDATED, TABLE_EVENT_TYPES
+from tableorder.kit import MAX_BIGINT
+
+RESYNC = "resync"
+
+# What each event type means (the payload's own description says what `data` holds).
+MEANING = {
+    "order.created": "An order was placed (a table's first order also opens its session).",
+    "order.updated": "An order's status moved forward: pending → preparing → completed.",
+    "order.cancelled": "Staff cancelled an order; it stays in the records and counts in no total.",
+    "table.session_closed": "Staff closed a table's session (이용 완료); its orders moved to history.",
+    "menu.updated": "A category or menu item was added, changed or deleted (sold out included).",
+    RESYNC: "The stream cannot resume from Last-Event-ID: the position is no longer kept (events are kept "
+            "EVENT_RETENTION_HOURS), ahead of the feed, or (on a table's stream) from before the table's "
+            "current session. Sent once, first, instead of the missed events: reload over REST, then go on "
+            "from this event's position.",
+}
+
+Position = Annotated[int, msgspec.Meta(
+    ge=0, le=MAX_BIGINT, description="The store's event position: increasing per store, never reused",
+    examples=[5121])]
+StoreId = Annotated[int, msgspec.Meta(ge=1, le=MAX_BIGINT, description="The store's id")]
+
+
+def _name(event_type: str) -> str:
+    """`table.session_closed` -> `TableSessionClosed`."""
+    return "".join(part.capitalize() for part in re.split(r"[._]", event_type))
+
+
+def _stream_event(event_type: str, payload: type[Document]) -> type[msgspec.Struct]:
+    struct = msgspec.defstruct(
+        f"{_name(event_type)}Event", [("position", Position), ("data", payload)],
+        tag_field="type", tag=event_type, module=__name__, kw_only=True)
+    struct.__doc__ = f"`{event_type}`: {MEANING[event_type]}"
+    return struct
+
+
+def _webhook_event(event_type: str, payload: type[Document]) -> type[msgspec.Struct]:
+    struct = msgspec.defstruct(
+        f"{_name(event_type)}Webhook",
+        [("position", Position), ("store_id", StoreId), ("data", payload),
+         ("created_at", Annotated[datetime, msgspec.Meta(tz=True, description="When the event was recorded")])],
+        tag_field="type", tag=event_type, module=__name__, kw_only=True)
+    struct.__doc__ = f"The body of a `{event_type}` delivery: {MEANING[event_type]}"
+    return struct
+
+
+# Every event type, as a stream sends it (a table's stream sends every type too, of its own table
+# only) and as a webhook delivers it (never `resync`: deliveries resume by themselves).
+STREAM_EVENTS: dict[str, type[msgspec.Struct]] = {t: _stream_event(t, p) for t, p in EVENT_DATA.items()}
+TABLE_STREAM_EVENTS = [t for t in STREAM_EVENTS if t in TABLE_EVENT_TYPES | {MENU_UPDATED, RESYNC}]
+WEBHOOK_EVENTS: dict[str, type[msgspec.Struct]] = {
+    t: _webhook_event(t, p) for t, p in EVENT_DATA.items() if t != RESYNC}
+
+
+def _union(members: list[type[msgspec.Struct]]) -> Any:
+    return Union[tuple(members)]  # noqa: UP007 (a Union built at run time)
+
+
+# The unions a client decodes events into (`type` tells them apart).
+Event: Any = _union(list(STREAM_EVENTS.values()))
+WebhookEvent: Any = _union(list(WEBHOOK_EVENTS.values()))
+
+# Their names and descriptions in the OpenAPI and AsyncAPI documents.
+UNIONS: dict[str, tuple[Any, str]] = {
+    "Event": (Event, "An event of the feed, told apart by `type`. On a stream: `event:` is the type, `id:` the "
+                     "position, `data:` the payload as JSON."),
+    "WebhookEvent": (WebhookEvent, "The JSON body of a webhook delivery, told apart by `type`."),
+}
