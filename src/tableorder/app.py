@@ -28,7 +28,7 @@ from tableorder.menu.controller import AdminCategoryController, AdminMenuItemCon
 from tableorder.openapi import openapi_config
 from tableorder.orders.controller import AdminOrderController, GuestOrderController
 from tableorder.pages import pages
-from tableorder.problems import EXCEPTION_HANDLERS, APIRequest
+from tableorder.problems import EXCEPTION_HANDLERS, APIRequest, refuse_repeated_query_parameters
 from tableorder.request_id import RequestIdMiddleware
 from tableorder.security import (
     Credentials,
@@ -41,6 +41,7 @@ from tableorder.settings import Settings
 from tableorder.tables.controller import AdminTableController
 from tableorder.webhooks.controller import WebhookController
 from tableorder.webhooks.delivery import WebhookWorker
+
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=None,
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=APIRequest,
+        before_request=refuse_repeated_query_parameters,
         middleware=[allowed_methods],
         openapi_config=openapi_config(settings),
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=True)
@@ -145,11 +147,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         on_startup=[lambda app: _init_state(app, settings)],
     )
+    # Outermost, so requests that match no route (404, 405) get their id too.
+    app.asgi_handler = RequestIdMiddleware(app.asgi_handler)
+    return app
 
 
 def _init_state(app: Litestar, settings: Settings) -> None:
     app.state.settings = settings
     app.state.tokens = TokenService(settings)
-    # Outermost, so requests that match no route (404, 405) get their id too.
-    app.asgi_handler = RequestIdMiddleware(app.asgi_handler)
-    return app

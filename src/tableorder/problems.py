@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qsl
 
 import asyncpg
 import msgspec
@@ -98,7 +99,7 @@ class APIRequest(Request[Any, Any, State]):
 
     async def json(self) -> Any:
         try:
-            return await super().json()
+            value = await super().json()
         except RecursionError:
             reason = "nested too deeply"
         except (UnicodeDecodeError, SerializationException) as exc:
@@ -108,8 +109,51 @@ class APIRequest(Request[Any, Any, State]):
                 reason = "not valid UTF-8"
             else:
                 reason = "not valid JSON: " + str(exc).removeprefix("JSON is malformed: ")
+        else:
+            # Litestar converts the body into the handler's Struct leniently (0 would pass as false,
+            # "9000" as 9000); what the OpenAPI document says is what the server takes.
+            # A field that fails the strict check is handed on as a value no conversion accepts, so
+            # Litestar's own validation fails too and names it together with any bad path or query
+            # parameter (and handle_validation words the body's errors strictly, from the bytes).
+            struct = _body_struct(self)
+            if struct is not None and isinstance(value, dict):
+                try:
+                    msgspec.convert(value, struct, strict=True)
+                except msgspec.ValidationError:
+                    value = {name: field if _strictly_valid(struct, name, field) else _NOT_STRICT
+                             for name, field in value.items()}
+            return value
         log.info("rejected the body of %s %s: %s", self.method, self.url.path, reason)
         raise ProblemError(400, f"The request body is {reason}.", slug="malformed-json")
+
+
+def refuse_repeated_query_parameters(request: Request[Any, Any, Any]) -> None:
+    """before_request hook: every query parameter of the API takes one value; one given twice
+    (`?limit=5&limit=500`) is refused rather than one of them silently chosen."""
+    query = request.scope["query_string"]
+    if not query:
+        return
+    names = [name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ProblemError(422, "A query parameter was given more than once.", slug="validation-error",
+                           errors=[FieldError(field=f"query.{name}", message="Give this parameter once.")
+                                   for name in repeated])
+
+
+# Stands in for a body field of the wrong type: no msgspec conversion accepts an arbitrary object.
+_NOT_STRICT = object()
+
+
+def _strictly_valid(struct: type[msgspec.Struct], name: str, value: Any) -> bool:
+    for info in msgspec.structs.fields(struct):
+        if info.encode_name == name:
+            try:
+                msgspec.convert(value, info.type, strict=True)
+            except msgspec.ValidationError:
+                return False
+            return True
+    return True  # an unknown field: forbid_unknown_fields names it
 
 
 def _is_utf8(body: bytes) -> bool:
@@ -161,14 +205,20 @@ def _field_errors(extra: Any, body_errors: list[FieldError] | None = None) -> li
     return errors
 
 
+def _body_struct(request: Request[Any, Any, Any]) -> type[msgspec.Struct] | None:
+    """The Struct the route's `data` is, if it is one."""
+    data = request.route_handler.parsed_fn_signature.parameters.get("data")
+    struct = data.annotation if data is not None else None
+    return struct if isinstance(struct, type) and issubclass(struct, msgspec.Struct) else None
+
+
 def _body_errors(request: Request[Any, Any, Any]) -> list[FieldError] | None:
     """Every bad field of a JSON body, not only the first one msgspec stops at: each top-level field
     is checked on its own (a nested field reports its first error, e.g. `items[3].quantity`).
     None when the body is not a JSON object for a msgspec Struct; Litestar's message then stands."""
     try:
-        data = request.route_handler.parsed_fn_signature.parameters.get("data")
-        struct = data.annotation if data is not None else None
-        if not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
+        struct = _body_struct(request)
+        if struct is None:
             return None
         body = ScopeState.from_scope(request.scope).body
         if body is Empty:
@@ -187,7 +237,7 @@ def _body_errors(request: Request[Any, Any, Any]) -> list[FieldError] | None:
                     errors.append(FieldError(field=info.encode_name, message="This field is required."))
                 continue
             try:
-                msgspec.convert(raw[info.encode_name], info.type, strict=False)
+                msgspec.convert(raw[info.encode_name], info.type, strict=True)
             except msgspec.ValidationError as exc:
                 message, _, at = str(exc).partition(" - at `$")
                 errors.append(FieldError(field=info.encode_name + at.rstrip("`"), message=message))

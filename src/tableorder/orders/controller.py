@@ -165,7 +165,8 @@ class AdminOrderController(Controller):
                         "of the newest order the previous reconciliation saw")] = None,
         limit: Annotated[int, Parameter(ge=1, le=500, description="Orders per page")] = 100,
         cursor: Annotated[str | None, Parameter(
-            max_length=64, description="The previous page's `next_cursor`, for the page after it")] = None,
+            pattern=r"^[A-Za-z0-9_-]{22}$",
+            description="The previous page's `next_cursor`, for the page after it")] = None,
     ) -> Response[OrderPage]:
         """Orders of the store, newest first, a page at a time (follow `next_cursor`). By default the orders of
         open sessions, as the board shows them; filter by status or table, and for reconciliation include closed
