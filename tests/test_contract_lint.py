@@ -44,9 +44,9 @@ def tool(name: str) -> Path:
     return path
 
 
-def run_tool(*args: str | Path) -> subprocess.CompletedProcess[str]:
+def run_tool(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(arg) for arg in args], capture_output=True, text=True, timeout=300,
-                          cwd=TOOLS, env=TOOL_ENV, check=False)
+                          cwd=TOOLS, env={**TOOL_ENV, **(env or {})}, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -211,9 +211,10 @@ def test_public_operations_say_they_need_no_credentials(openapi_document: dict[s
     assert not unsaid, f"operations that do not say what they need: {unsaid}"
 
 
-async def test_the_admin_cookie_is_declared_where_it_is_honoured(openapi_document: dict[str, Any], server: ServerProcess,
-                                                                 stores: Stores) -> None:
-    admin = [(method, path, op) for method, path, op in operations(openapi_document) if path.startswith("/api/v1/admin")]
+async def test_the_admin_cookie_is_declared_where_it_is_honoured(openapi_document: dict[str, Any],
+                                                                 server: ServerProcess, stores: Stores) -> None:
+    admin = [(method, path, op) for method, path, op in operations(openapi_document)
+             if path.startswith("/api/v1/admin")]
     wrong = [f"{method} {path}" for method, path, op in admin
              if ({"AdminCookie": []} in op["security"]) != (method == "GET")]
     assert not wrong, f"AdminCookie must be declared on exactly the admin GETs: {wrong}"
@@ -318,9 +319,10 @@ def test_every_schema_has_a_description_and_an_example_that_decodes_strictly(
     assert not problems, "\n".join(problems)
 
 
-async def test_a_generated_request_from_the_examples_works(openapi_document: dict[str, Any], stores: Stores,
-                                                           client: httpx.AsyncClient) -> None:
-    """The request examples are real: the category example, sent as it is, is created."""
+async def test_a_request_example_works_and_location_finds_it(openapi_document: dict[str, Any], stores: Stores,
+                                                             client: httpx.AsyncClient) -> None:
+    """The request examples are real: the category example, sent as it is, is created; the Location
+    its 201 declares is sent, and reads it back."""
     store = await stores.create()
     create = next(op for method, path, op in operations(openapi_document)
                   if (method, path) == ("POST", "/api/v1/admin/categories"))
@@ -328,3 +330,7 @@ async def test_a_generated_request_from_the_examples_works(openapi_document: dic
     response = await client.post("/admin/categories", json=example, headers=bearer(store.admin_token))
     assert response.status_code == 201, response.text
     assert {k: response.json()[k] for k in example} == example
+    location = response.headers["location"]
+    assert location == f"/api/v1/admin/categories/{response.json()['id']}"
+    again = await client.get(location.removeprefix("/api/v1"), headers=bearer(store.admin_token))
+    assert again.status_code == 200 and again.json() == response.json()

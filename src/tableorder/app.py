@@ -15,6 +15,7 @@ from litestar.di import Provide
 from tableorder import db
 from tableorder.allow import allowed_methods
 from tableorder.apikeys.controller import ApiKeyController
+from tableorder.asyncapi import asyncapi_route
 from tableorder.auth.controller import AdminPasswordController, AuthController, LogoutController
 from tableorder.events.housekeeping import prune_forever
 from tableorder.events.hub import Hub
@@ -132,7 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     api = Router(path="/api/v1", route_handlers=[AuthController, LogoutController, admin, guest])
     app = Litestar(
-        route_handlers=[api, HealthController, pages],
+        route_handlers=[api, HealthController, pages, asyncapi_route(settings)],
         lifespan=[lifespan],
         state=None,
         exception_handlers=EXCEPTION_HANDLERS,

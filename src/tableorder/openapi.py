@@ -5,15 +5,12 @@ responses, security and the headers the handlers declare (`response_headers`, `R
 it cannot express, one step, `finish`, adds once, when the document is first served; each rule says
 why it is here rather than at the source:
 
-1. Schemas are msgspec's own JSON Schema of the Structs (`msgspec.json.schema_components`): the
-   Structs and their `Meta` are the one declaration. Litestar's rendering of a Struct writes integer
-   bounds as floats (2**63 - 1 becomes 2**63), puts a nullable field's constraints beside its
-   `oneOf` instead of inside the non-null branch, and drops `forbid_unknown_fields`; msgspec's keeps
-   all three right. Each schema gets its example from `tableorder.examples` (a Struct, so it decodes
-   strictly into its type), and the named literal types (`OrderStatus`) become one shared component
-   each instead of an enum repeated at every use. The event feed's unions (`events.catalog`: `Event`,
-   `WebhookEvent`) are components too, discriminated by `type` (a one-value enum is written `const`);
-   the streams' `text/event-stream` responses declare them (`ResponseSpec` in events/stream.py).
+1. Schemas are msgspec's own JSON Schema of the Structs, with an example each, the named types as
+   shared components and exact integers (`tableorder.jsonschema`): the Structs and their `Meta` are
+   the one declaration. Litestar's rendering of a Struct writes integer bounds as floats (2**63 - 1
+   becomes 2**63), puts a nullable field's constraints beside its `oneOf` instead of inside the
+   non-null branch, and drops `forbid_unknown_fields`; msgspec's keeps all three right. The streams'
+   `text/event-stream` responses declare the feed's `Event` union (`ResponseSpec` in events/stream.py).
 2. Parameters are absent, never null: a query or header parameter declared `X | None` loses its
    `null` branch and keeps its constraints inside its type; integer bounds are integers again, and
    an integer bounded by PostgreSQL's bigint is `format: int64` (ids and event positions).
@@ -32,7 +29,7 @@ from __future__ import annotations
 
 import copy
 import enum
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any, get_args
 
 import msgspec
@@ -43,27 +40,14 @@ from litestar.openapi.spec import Components, Contact, License, SecurityScheme, 
 from litestar.routes import HTTPRoute
 from litestar.serialization import encode_json
 
-from tableorder import documents
+from tableorder import jsonschema
 from tableorder.docs_page import DocsPagePlugin
-from tableorder.events.catalog import UNIONS
-from tableorder.examples import EXAMPLES
-from tableorder.kit import MAX_BIGINT
 from tableorder.security import ADMIN_COOKIE, API_KEY_SCHEME, API_KEY_SCOPES
 from tableorder.settings import Settings
 
 API_VERSION = "1.0.0"
-SCHEMAS = "#/components/schemas/"
+SCHEMAS = jsonschema.SCHEMAS
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
-
-# Literal types that are one concept wherever they appear: one component each (rule 1).
-NAMED_TYPES: dict[str, tuple[Any, str]] = {
-    "OrderStatus": (documents.OrderStatus,
-                    "An order's status. It moves forward only: pending → preparing → completed; staff may "
-                    "cancel an order that is not completed (cancelled orders count in no total)."),
-    "ApiKeyScope": (documents.ApiKeyScope,
-                    "What an API key may do; each admin operation that accepts keys names the one it needs."),
-}
-
 
 def openapi_config(settings: Settings) -> OpenAPIConfig:
     base_url = settings.public_base_url.rstrip("/")
@@ -137,16 +121,18 @@ def document(app: Litestar) -> dict[str, Any]:
 
 def finish(laid_out: dict[str, Any], app: Litestar) -> dict[str, Any]:
     doc = copy.deepcopy(laid_out)
-    doc["components"]["schemas"] = _schemas(doc["components"].get("schemas", {}), _struct_types(app))
+    # Anything Litestar described that is not a Struct (nothing today) keeps Litestar's schema.
+    schemas = {**doc["components"].get("schemas", {}), **jsonschema.components(_struct_types(app))}
+    doc["components"]["schemas"] = dict(sorted(schemas.items()))
     for method, operation in _operations(doc):
         for parameter in operation.get("parameters", []):
             parameter["schema"] = _absent_not_null(parameter["schema"])
         _security(method, operation)
         _headers(operation)
-    _name_shared_types(doc)
+    doc["paths"], = jsonschema.name_shared_types(doc["components"]["schemas"], doc["paths"])
     for _, operation in _operations(doc):
         _media_examples(operation, doc["components"]["schemas"])
-    _exact_integers(doc)
+    jsonschema.exact_integers(doc)
     return doc
 
 
@@ -179,63 +165,7 @@ def _named_types_in(annotation: Any) -> Iterator[type]:
         yield from _named_types_in(arg)
 
 
-def _schemas(laid_out: dict[str, Any], struct_types: Iterable[type]) -> dict[str, Any]:
-    ordered = sorted(struct_types, key=lambda t: (t.__name__, t.__module__))
-    _, generated = msgspec.json.schema_components(ordered, ref_template=SCHEMAS + "{name}")
-    # msgspec names a component after its class, or its full import path when two classes share a name.
-    examples = {name: example for t, example in EXAMPLES.items()
-                for name in (t.__name__, f"{t.__module__}.{t.__qualname__}")}
-    for name, schema in generated.items():
-        if name in examples and schema.get("title") == type(examples[name]).__name__:
-            schema["examples"] = [msgspec.to_builtins(examples[name])]
-    for name, (alias, description) in NAMED_TYPES.items():
-        values = list(get_args(alias))
-        generated[name] = {"title": name, "description": description, "type": "string", "enum": values,
-                           "examples": [values[0]]}
-    for name, (union, description) in UNIONS.items():
-        members = get_args(union)
-        if all(member.__name__ in generated for member in members):
-            (schema,), _ = msgspec.json.schema_components([union], ref_template=SCHEMAS + "{name}")
-            generated[name] = {"title": name, "description": description, "oneOf": schema["anyOf"],
-                               "discriminator": schema["discriminator"],
-                               "examples": [msgspec.to_builtins(EXAMPLES[members[0]])]}
-    for schema in generated.values():
-        for field in (schema.get("properties") or {}).values():
-            if len(field.get("enum", ())) == 1:
-                field["const"] = field.pop("enum")[0]
-                field.setdefault("type", "string")
-    # Anything Litestar described that is not a Struct (none today) keeps Litestar's schema.
-    return dict(sorted({**laid_out, **generated}.items()))
-
-
-def _name_shared_types(doc: dict[str, Any]) -> None:
-    """Each use of a named literal type (an enum with exactly its values) or of a named union (a
-    oneOf or anyOf of exactly its members) becomes a $ref to it."""
-    by_values = {frozenset(get_args(alias)): name for name, (alias, _) in NAMED_TYPES.items()}
-    by_members = {frozenset(SCHEMAS + member.__name__ for member in get_args(union)): name
-                  for name, (union, _) in UNIONS.items()}
-
-    def visit(node: Any, inside: str | None) -> Any:
-        if isinstance(node, dict):
-            name = by_values.get(frozenset(node.get("enum", ()))) if "enum" in node else None
-            union = node.get("oneOf") or node.get("anyOf")
-            if name is None and isinstance(union, list) and all("$ref" in member for member in union):
-                name = by_members.get(frozenset(member["$ref"] for member in union))
-            if name is not None and name != inside:
-                kept = {k: v for k, v in node.items() if k in ("description", "default")}
-                return {"$ref": SCHEMAS + name, **kept}
-            return {k: visit(v, inside) for k, v in node.items()}
-        if isinstance(node, list):
-            return [visit(v, inside) for v in node]
-        return node
-
-    schemas = doc["components"]["schemas"]
-    for name in list(schemas):
-        schemas[name] = visit(schemas[name], name)
-    doc["paths"] = visit(doc["paths"], None)
-
-
-# --- 2. parameters and integers -------------------------------------------------------------------------
+# --- 2. parameters ---------------------------------------------------------------------------------------
 
 
 def _absent_not_null(schema: dict[str, Any]) -> dict[str, Any]:
@@ -255,30 +185,6 @@ def _absent_not_null(schema: dict[str, Any]) -> dict[str, Any]:
     if None in schema.get("enum", ()):
         schema = {**schema, "enum": [value for value in schema["enum"] if value is not None]}
     return schema
-
-
-def _exact_integers(node: Any) -> None:
-    """Integer bounds as integers (Litestar writes floats; float(2**63 - 1) is 2**63), and an integer
-    bounded by bigint is int64."""
-    if isinstance(node, dict):
-        if node.get("type") == "integer":
-            for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"):
-                value = node.get(key)
-                if isinstance(value, float):
-                    node[key] = MAX_BIGINT if value == float(MAX_BIGINT) else _integral(value)
-            if node.get("maximum") == MAX_BIGINT:
-                node.setdefault("format", "int64")
-        for value in node.values():
-            _exact_integers(value)
-    elif isinstance(node, list):
-        for value in node:
-            _exact_integers(value)
-
-
-def _integral(value: float) -> int:
-    if not value.is_integer() or abs(value) >= 2**53:
-        raise ValueError(f"an integer bound that a float cannot hold exactly: {value!r}")
-    return int(value)
 
 
 # --- 3. security ----------------------------------------------------------------------------------------

@@ -71,6 +71,24 @@ WEBHOOK_EVENTS: dict[str, type[msgspec.Struct]] = {
     t: _webhook_event(t, p) for t, p in EVENT_DATA.items() if t != RESYNC}
 
 
+class WebhookHeaders(msgspec.Struct, kw_only=True):
+    """The headers of every webhook delivery, per Standard Webhooks: verify the signature over
+    `{webhook-id}.{webhook-timestamp}.{body}` with the endpoint's secret (e.g. `standardwebhooks`)
+    before trusting the body, and deduplicate by `webhook-id`."""
+
+    webhook_id: Annotated[str, msgspec.Meta(
+        pattern="^[0-9]+:[0-9]+$", description="`<store_id>:<position>`: the same for every attempt of an event",
+        examples=["1:5121"])] = msgspec.field(name="webhook-id")
+    webhook_timestamp: Annotated[str, msgspec.Meta(
+        pattern="^[0-9]+$", description="When this attempt was signed, in seconds since the Unix epoch",
+        examples=["1795866127"])] = msgspec.field(name="webhook-timestamp")
+    webhook_signature: Annotated[str, msgspec.Meta(
+        pattern=r"^v1,[A-Za-z0-9+/]+=*( v1,[A-Za-z0-9+/]+=*)*$",
+        description="`v1,<base64 HMAC-SHA256>`, space-separated: one per secret in use (two for 24 hours "
+                    "after a rotation)",
+        examples=["v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="])] = msgspec.field(name="webhook-signature")
+
+
 def _union(members: list[type[msgspec.Struct]]) -> Any:
     return Union[tuple(members)]  # noqa: UP007 (a Union built at run time)
 
