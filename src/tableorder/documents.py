@@ -17,13 +17,15 @@ from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
-from tableorder.kit import Id
+from tableorder.kit import MAX_BIGINT, Id
 
 OrderStatus = Literal["pending", "preparing", "completed", "cancelled"]
 Won = Annotated[int, msgspec.Meta(ge=0, description="An amount in integer won")]
 TableNumber = Annotated[int, msgspec.Meta(ge=1, le=999)]
 Quantity = Annotated[int, msgspec.Meta(ge=1, le=99)]
-Position = Annotated[int, msgspec.Meta(ge=0, description="The store's event position")]
+Position = Annotated[int, msgspec.Meta(ge=0, le=MAX_BIGINT, description="The store's event position")]
+# An instant with its UTC offset (RFC 3339; `format: date-time` in the documents' schemas).
+Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 class Document(msgspec.Struct):
@@ -97,8 +99,8 @@ class Order(Document):
     items: list[OrderLine]
     total_amount: Won
     note: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class Session(Document):
@@ -108,8 +110,8 @@ class Session(Document):
     id: Id
     table_id: Id | None
     table_number: TableNumber
-    started_at: datetime
-    closed_at: datetime | None
+    started_at: Timestamp
+    closed_at: Timestamp | None
     order_count: Annotated[int, msgspec.Meta(ge=0)]
     total_amount: Won
 
@@ -150,8 +152,8 @@ class ClosedSession(Document):
     id: Id
     table_id: Id | None
     table_number: TableNumber
-    started_at: datetime
-    closed_at: datetime | None
+    started_at: Timestamp
+    closed_at: Timestamp | None
     order_count: Annotated[int, msgspec.Meta(ge=0)]
     total_amount: Won
     orders: list[Order]
@@ -282,8 +284,8 @@ class ApiKey(Document):
     name: Annotated[str, msgspec.Meta(examples=["POS integration"])]
     scopes: list[ApiKeyScope]
     prefix: ApiKeyPrefix
-    created_at: datetime
-    last_used_at: datetime | None  # None until first used; updated about once a minute while in use
+    created_at: Timestamp
+    last_used_at: Timestamp | None  # None until first used; updated about once a minute while in use
 
 
 class ApiKeyCreated(ApiKey):
@@ -315,10 +317,10 @@ class WebhookEndpoint(Document):
     enabled: bool
     disabled_reason: str | None
     delivered_position: Position
-    failing_since: datetime | None
-    next_attempt_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
+    failing_since: Timestamp | None
+    next_attempt_at: Timestamp | None
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class WebhookEndpointCreated(WebhookEndpoint):
@@ -343,11 +345,11 @@ class WebhookDelivery(Document):
     attempts: Annotated[int, msgspec.Meta(ge=0)]
     last_status: Annotated[int, msgspec.Meta(ge=100, le=599)] | None
     last_error: str | None
-    created_at: datetime
-    last_attempt_at: datetime | None
-    succeeded_at: datetime | None
-    next_attempt_at: datetime | None
-    redeliver_requested_at: datetime | None
+    created_at: Timestamp
+    last_attempt_at: Timestamp | None
+    succeeded_at: Timestamp | None
+    next_attempt_at: Timestamp | None
+    redeliver_requested_at: Timestamp | None
 
 
 class WebhookDeliveryPage(Document):

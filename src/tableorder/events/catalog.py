@@ -10,12 +10,11 @@ tell events apart by `type` (a discriminated union).
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Any, Union
 
 import msgspec
 
-from tableorder.documents import EVENT_DATA, Document
+from tableorder.documents import EVENT_DATA, Document, Position, Timestamp
 from tableorder.events.hub import MENU_UPDATED, TABLE_EVENT_TYPES
 from tableorder.kit import MAX_BIGINT
 
@@ -34,9 +33,6 @@ MEANING = {
             "from this event's position.",
 }
 
-Position = Annotated[int, msgspec.Meta(
-    ge=0, le=MAX_BIGINT, description="The store's event position: increasing per store, never reused",
-    examples=[5121])]
 StoreId = Annotated[int, msgspec.Meta(ge=1, le=MAX_BIGINT, description="The store's id")]
 
 
@@ -57,7 +53,7 @@ def _webhook_event(event_type: str, payload: type[Document]) -> type[msgspec.Str
     struct = msgspec.defstruct(
         f"{_name(event_type)}Webhook",
         [("position", Position), ("store_id", StoreId), ("data", payload),
-         ("created_at", Annotated[datetime, msgspec.Meta(tz=True, description="When the event was recorded")])],
+         ("created_at", Annotated[Timestamp, msgspec.Meta(description="When the event was recorded")])],
         tag_field="type", tag=event_type, module=__name__, kw_only=True)
     struct.__doc__ = f"The body of a `{event_type}` delivery: {MEANING[event_type]}"
     return struct
