@@ -1,15 +1,19 @@
-"""Tokens, password hashing and the principals that handlers receive."""
+"""Tokens, API keys, password hashing and the principals that handlers receive."""
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
 import ctypes.util
+import hashlib
+import re
+import secrets
+import string
 import sys
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple, get_args
 
 import anyio.to_thread
 import asyncpg
@@ -17,9 +21,12 @@ import jwt
 import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.spec import SecurityRequirement
 
+from tableorder.documents import ApiKeyScope
 from tableorder.kit import header
 from tableorder.problems import ProblemError
 from tableorder.settings import Settings
@@ -55,12 +62,14 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 
 class Principal(msgspec.Struct, frozen=True):
-    kind: Literal["admin", "table"]
+    kind: Literal["admin", "table", "api_key"]
     store_id: int
-    subject_id: int  # the admin's or the table's id
+    subject_id: int  # the admin's, the table's or the API key's id
     expires_at: float
-    version: int  # the subject's credential version when the token was issued
-    token_id: str  # the token's own id (jti), for logout
+    version: int  # the subject's credential version when the token was issued (0 for a key)
+    token_id: str  # the token's own id (jti), for logout; `key:<id>` for an API key
+    # What an API key may do (see API_KEY_SCOPES); None for staff and tables, whom no scope limits.
+    scopes: frozenset[str] | None = None
 
 
 class TokenClaims(msgspec.Struct, frozen=True):
@@ -139,6 +148,66 @@ SELECT CASE WHEN $1::text = 'admin'
 """
 
 
+# --- API keys -------------------------------------------------------------------------------------
+#
+# A key is `tok_<prefix>_<secret>`: a fixed, greppable shape for secret scanners, told apart from a JWT
+# before anything is decoded. The prefix (8 of [a-z0-9]) is public: it names the key in lists and finds
+# its row. The secret is 256 random bits, so a plain SHA-256 of the whole key is as good as a slow hash
+# (nobody can guess it) and costs a microsecond; only that hash is stored.
+
+API_KEY_SCHEME = "ApiKey"  # the OpenAPI security scheme; also how an operation names the scope it needs
+API_KEY_SCOPES: tuple[str, ...] = get_args(ApiKeyScope)
+API_KEY_START = "tok_"
+_API_KEY = re.compile(r"tok_([a-z0-9]{8})_[A-Za-z0-9_-]{43}")
+_PREFIX_ALPHABET = string.ascii_lowercase + string.digits
+# Keys do not expire; a stream opened with one ends when the key is revoked (or the server stops).
+API_KEY_EXPIRES_AT = 4_102_444_800.0  # 2100-01-01
+# last_used_at is written at most this often per key per worker, not on every request.
+API_KEY_TOUCH_SECONDS = 60.0
+
+
+class NewApiKey(NamedTuple):
+    secret: str
+    prefix: str
+    secret_hash: bytes
+
+
+def new_api_key() -> NewApiKey:
+    prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(8))
+    secret = f"{API_KEY_START}{prefix}_{secrets.token_urlsafe(32)}"
+    return NewApiKey(secret, prefix, api_key_hash(secret))
+
+
+def api_key_hash(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def api_key(scope: ApiKeyScope) -> list[SecurityRequirement]:
+    """The `security` of an admin operation that an API key with `scope` may call too. The admin
+    router's guard reads this very declaration (see `required_scope`), so the OpenAPI document and
+    what is enforced cannot differ. An admin operation that declares none is for staff only."""
+    return [{API_KEY_SCHEME: [scope]}]
+
+
+def required_scope(handler: BaseRouteHandler) -> str | None:
+    """The scope an API key needs for `handler`, as its security declares; None: staff only."""
+    resolve = getattr(handler, "resolve_security", None)
+    for requirement in resolve() if resolve is not None else ():
+        scopes = requirement.get(API_KEY_SCHEME)
+        if scopes:
+            return str(scopes[0])
+    return None
+
+
+_KEY_FIND = "SELECT id, store_id, scopes FROM api_keys WHERE prefix = $1 AND secret_hash = $2"
+_KEY_FIND_AND_TOUCH = """
+UPDATE api_keys SET last_used_at = now() WHERE prefix = $1 AND secret_hash = $2 RETURNING id, store_id, scopes
+"""
+_KEY_TOUCH = "UPDATE api_keys SET last_used_at = now() WHERE store_id = $1 AND id = $2"
+# Whether a key still holds with (at least) the scopes a principal was given: for open streams.
+_KEY_HOLDS = "SELECT EXISTS (SELECT 1 FROM api_keys WHERE store_id = $1 AND id = $2 AND scopes @> $3::text[])"
+
+
 class Credentials:
     """Per-request token checks against the database, answered from memory.
 
@@ -148,15 +217,23 @@ class Credentials:
     the listener is down nothing is remembered (a missed notification cannot leave a dead token
     alive), and a reconnect forgets everything. A generation per store keeps a check that raced a
     change from storing the older answer.
+
+    API keys are remembered the same way, by their secret: a request with a known key costs no
+    hashing and no query. Revoking a key (or changing it in SQL) notifies like a logout.
     """
 
-    def __init__(self, pool: asyncpg.Pool, max_entries: int = 100_000) -> None:
+    def __init__(self, pool: asyncpg.Pool, max_entries: int = 100_000, max_keys: int = 10_000) -> None:
         self._pool = pool
         self._max_entries = max_entries
         self._answers: dict[int, dict[str, bool]] = {}
         self._size = 0
         self._generations: dict[int, int] = {}
         self._epoch = 0
+        self._max_keys = max_keys
+        self._keys: dict[str, Principal] = {}  # secret -> its key's principal, known to hold
+        self._keys_of_store: dict[int, set[str]] = {}
+        self._changes = 0  # any store's change: a key lookup that raced one is not remembered
+        self._touched: dict[str, float] = {}  # key prefix -> when this worker last wrote its last_used_at
         self.enabled = False  # only while the listener is connected
         self.on_change: Callable[[int], None] | None = None  # e.g. re-check the store's open streams
         self.on_clear: Callable[[], None] | None = None  # e.g. re-check every open stream
@@ -168,9 +245,13 @@ class Credentials:
             if known is not None:
                 return known
         generation, epoch = self._generations.get(principal.store_id, 0), self._epoch
-        holds = bool(await self._pool.fetchval(
-            _TOKEN_HOLDS, principal.kind, principal.subject_id, principal.store_id, principal.version,
-            principal.token_id))
+        if principal.kind == "api_key":
+            holds = bool(await self._pool.fetchval(
+                _KEY_HOLDS, principal.store_id, principal.subject_id, sorted(principal.scopes or ())))
+        else:
+            holds = bool(await self._pool.fetchval(
+                _TOKEN_HOLDS, principal.kind, principal.subject_id, principal.store_id, principal.version,
+                principal.token_id))
         if self.enabled and generation == self._generations.get(principal.store_id, 0) and epoch == self._epoch:
             if self._size >= self._max_entries:
                 self._answers.clear()
@@ -182,6 +263,44 @@ class Credentials:
     async def still_valid(self, principal: object) -> bool:
         return isinstance(principal, Principal) and await self.holds(principal)
 
+    async def api_key(self, secret: str) -> Principal:
+        """The principal of a presented API key; 401 when it is malformed, unknown or revoked."""
+        match = _API_KEY.fullmatch(secret)
+        if match is None:
+            raise unauthorized("The API key is malformed: it has the form tok_<8 characters>_<43 characters>.")
+        prefix, now = match.group(1), time.monotonic()
+        touch = now - self._touched.get(prefix, -API_KEY_TOUCH_SECONDS) >= API_KEY_TOUCH_SECONDS
+        principal = self._keys.get(secret)
+        if principal is not None:
+            if touch:
+                self._touched_now(prefix, now)
+                await self._pool.execute(_KEY_TOUCH, principal.store_id, principal.subject_id)
+            return principal
+        changes, epoch = self._changes, self._epoch
+        # The row is found by the key's prefix and hash (the prefix alone is public; comparing hashes
+        # tells a guesser nothing about the secret), and its use is recorded in the same statement
+        # unless this worker recorded it less than a minute ago.
+        row = await self._pool.fetchrow(_KEY_FIND_AND_TOUCH if touch else _KEY_FIND, prefix, api_key_hash(secret))
+        if row is None:
+            raise unauthorized("The API key is not valid: it is unknown or was revoked.")
+        if touch:
+            self._touched_now(prefix, now)
+        principal = Principal(kind="api_key", store_id=row["store_id"], subject_id=row["id"],
+                              expires_at=API_KEY_EXPIRES_AT, version=0, token_id=f"key:{row['id']}",
+                              scopes=frozenset(row["scopes"]))
+        if self.enabled and changes == self._changes and epoch == self._epoch:
+            if len(self._keys) >= self._max_keys:
+                self._keys.clear()
+                self._keys_of_store.clear()
+            self._keys[secret] = principal
+            self._keys_of_store.setdefault(principal.store_id, set()).add(secret)
+        return principal
+
+    def _touched_now(self, prefix: str, now: float) -> None:
+        if len(self._touched) >= self._max_keys:
+            self._touched.clear()
+        self._touched[prefix] = now
+
     def changed_here(self, store_id: int) -> None:
         """This worker just committed a credential change of the store: forget its answers now, not
         when the notification comes back (so the same client's next request already sees it)."""
@@ -190,6 +309,9 @@ class Credentials:
     def invalidate(self, store_id: int) -> None:
         self._generations[store_id] = self._generations.get(store_id, 0) + 1
         self._size -= len(self._answers.pop(store_id, {}))
+        self._changes += 1
+        for secret in self._keys_of_store.pop(store_id, ()):
+            self._keys.pop(secret, None)
         if self.on_change is not None:
             self.on_change(store_id)
 
@@ -199,6 +321,8 @@ class Credentials:
         self._answers.clear()
         self._generations.clear()
         self._size = 0
+        self._keys.clear()
+        self._keys_of_store.clear()
         if self.on_clear is not None:
             self.on_clear()
 
@@ -207,43 +331,87 @@ def unauthorized(detail: str) -> ProblemError:
     return ProblemError(401, detail, slug="unauthorized", headers={"WWW-Authenticate": "Bearer"})
 
 
-def _bearer_token(request: Request[Any, Any, State], allow_cookie: bool) -> str:
-    authorization = header(request.scope, b"authorization")
+Connection = ASGIConnection[Any, Any, Any, State]
+
+_REFUSED_KEY = {
+    "table": "An API key is not accepted here: the tablet's operations take a table token.",
+    None: "An API key is not logged out: staff revoke it with DELETE /api/v1/admin/api-keys/{id}.",
+}
+
+
+def _bearer_token(connection: Connection, allow_cookie: bool) -> tuple[str, bool]:
+    """The presented token, and whether it came from the staff cookie."""
+    authorization = header(connection.scope, b"authorization")
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise unauthorized("The Authorization header must be 'Bearer <token>'.")
-        return token.strip()
+        return token.strip(), False
     # The cookie is honoured only for reads (the browser's EventSource), so it cannot carry CSRF.
-    if allow_cookie and request.method == "GET":
-        cookie = request.cookies.get(ADMIN_COOKIE)
+    if allow_cookie and connection.scope.get("method") == "GET":
+        cookie = connection.cookies.get(ADMIN_COOKIE)
         if cookie:
-            return cookie
+            return cookie, True
     raise unauthorized("An access token is required.")
 
 
-async def _principal(request: Request[Any, Any, State], kind: str | None, allow_cookie: bool) -> Principal:
-    state = request.app.state
+async def _principal(connection: Connection, kind: Literal["admin", "table"] | None,
+                     allow_cookie: bool) -> Principal:
+    state = connection.app.state
+    credentials: Credentials = state.credentials
+    token, from_cookie = _bearer_token(connection, allow_cookie)
+    if token.startswith(API_KEY_START):  # an API key, never a JWT (which starts with "eyJ")
+        if kind != "admin":
+            raise unauthorized(_REFUSED_KEY[kind])
+        if from_cookie:
+            raise unauthorized("An API key is sent as 'Authorization: Bearer <key>', never in a cookie.")
+        return await credentials.api_key(token)
     tokens: TokenService = state.tokens
-    principal = tokens.verify(_bearer_token(request, allow_cookie))
+    principal = tokens.verify(token)
     if kind is not None and principal.kind != kind:
         raise ProblemError(403, f"This operation needs a {kind} token.", slug="forbidden")
-    credentials: Credentials = state.credentials
     if not await credentials.holds(principal):
         raise unauthorized("The access token is no longer valid: it was logged out, or its password changed "
                            "or its account was removed. Log in again.")
     return principal
 
 
-async def admin_principal(request: Request[Any, Any, State]) -> Principal:
-    return await _principal(request, "admin", allow_cookie=True)
+_PRINCIPAL = "tableorder.principal"  # where a request's admin principal is kept once worked out
 
 
-async def table_principal(request: Request[Any, Any, State]) -> Principal:
+async def admin_principal(request: Connection) -> Principal:
+    """Staff (an admin token, or its cookie on GET) or an API key of the store. Worked out once per
+    request, by the admin router's guard (`admin_scope_guard`), which runs first."""
+    known = request.scope.get("state", {}).get(_PRINCIPAL)
+    if isinstance(known, Principal):
+        return known
+    principal = await _principal(request, "admin", allow_cookie=True)
+    request.scope.setdefault("state", {})[_PRINCIPAL] = principal
+    return principal
+
+
+async def admin_scope_guard(connection: Connection, handler: BaseRouteHandler) -> None:
+    """The admin router's guard: who is calling (401 when nobody valid), and for an API key whether
+    the operation declares its scope (403 naming the scope it lacks, or saying the operation is for
+    staff only). Every admin operation passes here, so none can be reached without a decision."""
+    principal = await admin_principal(connection)
+    if principal.scopes is None:  # staff: everything in their store
+        return
+    scope = required_scope(handler)
+    if scope is None:
+        raise ProblemError(403, "Only staff may do this: API keys are not accepted for this operation.",
+                           slug="staff-only")
+    if scope not in principal.scopes:
+        raise ProblemError(403, f"This API key lacks the scope '{scope}' that this operation needs.",
+                           slug="insufficient-scope",
+                           headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'})
+
+
+async def table_principal(request: Connection) -> Principal:
     """The table behind a request (also called directly by handlers that skip dependency injection)."""
     return await _principal(request, "table", allow_cookie=False)
 
 
-async def any_principal(request: Request[Any, Any, State]) -> Principal:
+async def any_principal(request: Connection) -> Principal:
     """Staff or a table: for what either may do to its own token (logout)."""
     return await _principal(request, None, allow_cookie=False)

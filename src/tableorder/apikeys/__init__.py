@@ -1,0 +1,1 @@
+"""API keys: staff give integrations (a POS, a kitchen display) their own credentials, with scopes."""
