@@ -304,5 +304,6 @@ COMMON_PROBLEMS = {
 AUTH_PROBLEMS = {
     **COMMON_PROBLEMS,
     401: problem_spec("Missing, expired or invalid token"),
-    403: problem_spec("The token is of the wrong kind for this operation"),
+    403: problem_spec("The token is of the wrong kind for this operation, or an API key lacks the scope it "
+                      "needs (the problem names it) or is refused (staff only)"),
 }
