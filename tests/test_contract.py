@@ -1,19 +1,15 @@
-"""The API contract: the live OpenAPI document checked against the live server by schemathesis, a client
-generated from that document driving a real order, and the conventions the document itself keeps."""
+"""The API contract: the live OpenAPI document checked against the live server by schemathesis, and the
+conventions the document itself keeps. (Clients generated from it drive the API end to end in
+tests/test_generated_clients.py.)"""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import json
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +18,7 @@ import schemathesis
 from schemathesis.engine import Status, events, from_schema
 
 from tests.conftest import ServerProcess
-from tests.helpers import TABLE_PASSWORD, Store, Stores
+from tests.helpers import Store, Stores
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 PROBLEM_JSON = "application/problem+json"
@@ -169,109 +165,7 @@ async def test_schemathesis_finds_no_contract_violations(server: ServerProcess, 
         pytest.fail("\n".join(report), pytrace=False)
 
 
-# --- 2. a generated client against the live server --------------------------------------------------------
-
-CLIENT_PACKAGE = "tableorder_client"
-
-
-def generate_client(document: dict[str, Any], directory: Path) -> Path:
-    """`openapi-python-client generate` into `directory`/tableorder_client, importable from `directory`."""
-    spec = directory / "openapi.json"
-    spec.write_text(json.dumps(document))
-    config = directory / "client-config.json"
-    # No post hooks: they run ruff, which the generated code does not need to be importable.
-    config.write_text(json.dumps({"package_name_override": CLIENT_PACKAGE,
-                                  "project_name_override": "tableorder-client", "post_hooks": []}))
-    result = subprocess.run(
-        [sys.executable, "-m", "openapi_python_client", "generate", "--path", str(spec), "--meta", "none",
-         "--config", str(config), "--output-path", str(directory / CLIENT_PACKAGE), "--fail-on-warning"],
-        capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, f"openapi-python-client failed:\n{result.stdout}\n{result.stderr}"
-    return directory / CLIENT_PACKAGE
-
-
-@pytest.fixture
-def client_package(openapi_document: dict[str, Any], tmp_path: Path,
-                   monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    package = generate_client(openapi_document, tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield package
-    for name in [n for n in sys.modules if n == CLIENT_PACKAGE or n.startswith(f"{CLIENT_PACKAGE}.")]:
-        del sys.modules[name]
-
-
-@pytest.mark.slow
-async def test_generated_client_places_an_order(server: ServerProcess, stores: Stores,
-                                                client_package: Path) -> None:
-    store = await stores.create()
-    gen = importlib.import_module(CLIENT_PACKAGE)
-    from tableorder_client.api.auth import login_table  # type: ignore[import-not-found]
-    from tableorder_client.api.guest import get_menu, list_table_orders, place_order  # type: ignore[import-not-found]
-    from tableorder_client.models import (  # type: ignore[import-not-found]
-        Menu,
-        OrderCreate,
-        OrderLineIn,
-        Order,
-        OrderStatus,
-        Problem,
-        TableLogin,
-        TableOrders,
-        TableToken,
-    )
-
-    anonymous = gen.Client(base_url=server.url, raise_on_unexpected_status=True)
-    async with anonymous:
-        refused = await login_table.asyncio_detailed(client=anonymous, body=TableLogin(
-            store_code=store.code, table_number=1, password="not-the-password"))
-        assert refused.status_code == 401
-        assert isinstance(refused.parsed, Problem) and refused.parsed.status == 401
-
-        login = await login_table.asyncio_detailed(client=anonymous, body=TableLogin(
-            store_code=store.code, table_number=1, password=TABLE_PASSWORD))
-    assert login.status_code == 200, login.content
-    token = login.parsed
-    assert isinstance(token, TableToken)
-    assert token.table.number == 1 and token.table.id == store.tables[1].id
-    assert token.store.code == store.code and token.token_type == "bearer" and token.expires_in > 0
-
-    tablet = gen.AuthenticatedClient(base_url=server.url, token=token.access_token,
-                                     raise_on_unexpected_status=True)
-    async with tablet:
-        menu_response = await get_menu.asyncio_detailed(client=tablet)
-        assert menu_response.status_code == 200, menu_response.content
-        menu = menu_response.parsed
-        assert isinstance(menu, Menu)
-        entries = {entry.id: entry for category in menu.categories for entry in category.items}
-        assert {entry_id: (entry.name, entry.price) for entry_id, entry in entries.items()} == store.items
-        (first, second) = list(entries.values())[:2]
-        # The ETag brings a 304 with no body, which the client takes as such.
-        etag = menu_response.headers["ETag"]
-        unchanged = await get_menu.asyncio_detailed(client=tablet.with_headers({"If-None-Match": etag}))
-        assert unchanged.status_code == 304 and unchanged.content == b"" and unchanged.parsed is None
-
-        placed = await place_order.asyncio_detailed(
-            client=tablet, idempotency_key="generated-client-1",
-            body=OrderCreate(items=[OrderLineIn(menu_item_id=first.id, quantity=2),
-                                    OrderLineIn(menu_item_id=second.id, quantity=1)], note="extra napkins"))
-        assert placed.status_code == 201, placed.content
-        order = placed.parsed
-        assert isinstance(order, Order)
-        assert order.status == OrderStatus.PENDING
-        assert order.table_id == store.tables[1].id and order.table_number == 1
-        assert [(line.menu_item_id, line.name, line.unit_price, line.quantity, line.line_total)
-                for line in order.items] == [(first.id, first.name, first.price, 2, 2 * first.price),
-                                             (second.id, second.name, second.price, 1, second.price)]
-        assert order.total_amount == 2 * first.price + second.price
-        assert order.note == "extra napkins"
-
-        listing = await list_table_orders.asyncio_detailed(client=tablet)
-    assert listing.status_code == 200, listing.content
-    assert isinstance(listing.parsed, TableOrders)
-    assert [o.id for o in listing.parsed.orders] == [order.id]
-    assert listing.parsed.total_amount == order.total_amount
-
-
-# --- 3. the document's conventions ------------------------------------------------------------------------
+# --- 2. the document's conventions ------------------------------------------------------------------------
 
 OPERATION_ID = re.compile(r"^[A-Z][A-Za-z]+$")
 
