@@ -117,6 +117,7 @@ class APIRequest(Request[Any, Any, State]):
             # parameter (and handle_validation words the body's errors strictly, from the bytes).
             struct = _body_struct(self)
             if struct is not None and isinstance(value, dict):
+                value = _integral_floats_as_ints(value)
                 try:
                     msgspec.convert(value, struct, strict=True)
                 except msgspec.ValidationError:
@@ -129,16 +130,31 @@ class APIRequest(Request[Any, Any, State]):
 
 def refuse_repeated_query_parameters(request: Request[Any, Any, Any]) -> None:
     """before_request hook: every query parameter of the API takes one value; one given twice
-    (`?limit=5&limit=500`) is refused rather than one of them silently chosen."""
+    (`?limit=5&limit=500`) is refused rather than one of them silently chosen, and so is `null`."""
     query = request.scope["query_string"]
     if not query:
         return
-    names = [name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)]
-    repeated = sorted({name for name in names if names.count(name) > 1})
-    if repeated:
-        raise ProblemError(422, "A query parameter was given more than once.", slug="validation-error",
-                           errors=[FieldError(field=f"query.{name}", message="Give this parameter once.")
-                                   for name in repeated])
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    names = [name for name, _ in pairs]
+    errors = [FieldError(field=f"query.{name}", message="Give this parameter once.")
+              for name in sorted({name for name in names if names.count(name) > 1})]
+    # msgspec would read "null" as None for an optional parameter; the document says integer (or
+    # date, ...): leave the parameter out instead.
+    errors += [FieldError(field=f"query.{name}", message="'null' is not a value; leave the parameter out.")
+               for name, value in pairs if value == "null"]
+    if errors:
+        raise ProblemError(422, "The query has invalid parameters.", slug="validation-error", errors=errors)
+
+
+def _integral_floats_as_ints(value: Any) -> Any:
+    """JSON Schema counts 60.0 as an integer, so the API does too (60.5 stays a float, and fails)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral_floats_as_ints(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(item) for item in value]
+    return value
 
 
 # Stands in for a body field of the wrong type: no msgspec conversion accepts an arbitrary object.
@@ -225,7 +241,7 @@ def _body_errors(request: Request[Any, Any, Any]) -> list[FieldError] | None:
             return None
         if not body.strip():
             return [FieldError(field="body", message="A JSON object is required.")]
-        raw = msgspec.json.decode(body)
+        raw = _integral_floats_as_ints(msgspec.json.decode(body))
         if not isinstance(raw, dict):
             return None
         errors: list[FieldError] = []

@@ -73,18 +73,33 @@ def _encode_cursor(after: tuple[datetime, int]) -> str:
     return base64.urlsafe_b64encode(struct.pack(">qq", micros, order_id)).rstrip(b"=").decode()
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+# An RFC 3339 date-time with its offset (what `updated_at` is written as); nothing looser, such as a
+# bare number of seconds.
+_RFC3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
+
+
+def _instant(text: str) -> datetime:
     try:
-        if not _CURSOR.fullmatch(cursor):
-            raise ValueError(cursor)
-        micros, order_id = struct.unpack(">qq", base64.urlsafe_b64decode(cursor + "=="))
-        if order_id < 1:
-            raise ValueError(cursor)
-        return _EPOCH + timedelta(microseconds=micros), order_id
-    except (ValueError, OverflowError) as exc:
+        if re.fullmatch(_RFC3339, text):
+            return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    raise ProblemError(422, "'updated_since' is not an RFC 3339 time with an offset.", slug="validation-error",
+                       errors=[FieldError(field="query.updated_since", message="Give a time like "
+                                          "2026-11-29T09:00:00Z or 2026-11-29T18:00:00.123+09:00.")])
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """Any cursor of the documented form is a position (one this API did not give out starts at its
+    time, clamped to the dates Python can hold); only a malformed one is 422."""
+    if not _CURSOR.fullmatch(cursor):
         raise ProblemError(422, "The cursor is not one this API gave out.", slug="validation-error", errors=[
-            FieldError(field="query.cursor", message="Pass the next_cursor of the previous page as it is.")
-        ]) from exc
+            FieldError(field="query.cursor", message="Pass the next_cursor of the previous page as it is.")])
+    micros, order_id = struct.unpack(">qq", base64.urlsafe_b64decode(cursor + "=="))
+    try:
+        return _EPOCH + timedelta(microseconds=micros), order_id
+    except OverflowError:
+        return (datetime.max if micros > 0 else datetime.min).replace(tzinfo=UTC), order_id
 
 
 class GuestOrderController(Controller):
@@ -160,9 +175,10 @@ class AdminOrderController(Controller):
             query="from", description="Placed on or after this business day (the store's time zone)")] = None,
         to_date: Annotated[date | None, Parameter(
             query="to", description="Placed on or before this business day (the store's time zone)")] = None,
-        updated_since: Annotated[datetime | None, Parameter(
-            description="Only orders changed (placed or moved) after this instant, e.g. the `updated_at` "
-                        "of the newest order the previous reconciliation saw")] = None,
+        updated_since: Annotated[str | None, Parameter(
+            pattern=_RFC3339, schema_extra={"format": "date-time"},
+            description="Only orders changed (placed or moved) after this instant, an RFC 3339 time with its "
+                        "offset, e.g. the `updated_at` of the newest order the previous reconciliation saw")] = None,
         limit: Annotated[int, Parameter(ge=1, le=500, description="Orders per page")] = 100,
         cursor: Annotated[str | None, Parameter(
             pattern=r"^[A-Za-z0-9_-]{22}$",
@@ -174,13 +190,10 @@ class AdminOrderController(Controller):
         if from_date and to_date and from_date > to_date:
             raise ProblemError(422, "'from' must not be after 'to'.", slug="validation-error", errors=[
                 FieldError(field="query.from", message="must not be after 'to'")])
-        if updated_since is not None and updated_since.tzinfo is None:
-            raise ProblemError(422, "'updated_since' needs a time zone (e.g. 2026-11-29T09:00:00Z).",
-                               slug="validation-error", errors=[
-                                   FieldError(field="query.updated_since", message="needs a time zone offset")])
+        since = _instant(updated_since) if updated_since is not None else None
         after = _decode_cursor(cursor) if cursor is not None else None
         where = queries.OrderFilter(status=status, table_id=table_id, closed_sessions=closed_sessions,
-                                    from_day=from_date, to_day=to_date, updated_since=updated_since)
+                                    from_day=from_date, to_day=to_date, updated_since=since)
         page = await queries.list_orders(state.pool, principal.store_id, where, limit, after)
         next_cursor = f'"{_encode_cursor(page.after)}"' if page.after is not None else "null"
         return raw_json(f'{{"items":[{",".join(page.documents)}],"next_cursor":{next_cursor}}}')
