@@ -15,9 +15,11 @@ from typing import Any
 
 import asyncpg
 import httpx
+import msgspec
 import pytest
 
 from tableorder import db
+from tableorder.documents import ApiKey, ApiKeyCreated
 from tableorder.security import ADMIN_COOKIE
 from tests.conftest import ServerProcess
 from tests.helpers import Store, Stores, bearer, place
@@ -102,6 +104,7 @@ async def test_staff_create_list_read_and_revoke_a_key(client: httpx.AsyncClient
         "name": "Kitchen display", "scopes": ["orders:write", "events:read", "orders:read", "orders:read"]})
     assert created.status_code == 201, created.text
     key = created.json()
+    msgspec.json.decode(created.content, type=ApiKeyCreated, strict=True)
     assert set(key) == {"id", "name", "scopes", "prefix", "secret", "created_at", "last_used_at"}
     assert key["name"] == "Kitchen display"
     assert key["scopes"] == ["orders:read", "orders:write", "events:read"]  # once each, in a fixed order
@@ -117,6 +120,8 @@ async def test_staff_create_list_read_and_revoke_a_key(client: httpx.AsyncClient
     assert read.status_code == 200 and read.json() == shown
     listed = await client.get("/admin/api-keys", headers=store.admin)
     assert listed.status_code == 200 and listed.json() == [shown]
+    msgspec.json.decode(read.content, type=ApiKey, strict=True)
+    msgspec.json.decode(listed.content, type=list[ApiKey], strict=True)
     assert key["secret"] not in read.text + listed.text
     assert key["secret"].split("_", 2)[2] not in read.text + listed.text
 
