@@ -40,7 +40,7 @@ UPGRADE = """
 CREATE TABLE webhook_endpoints (
     store_id           bigint NOT NULL REFERENCES stores ON DELETE CASCADE,
     id                 bigint GENERATED ALWAYS AS IDENTITY,
-    url                text NOT NULL CHECK (url ~ '^https?://' AND char_length(url) <= 2048),
+    url                text NOT NULL CHECK (url ~* '^https?://' AND char_length(url) <= 2048),
     events             text[] NOT NULL CHECK (cardinality(events) BETWEEN 1 AND 50
                                               AND array_position(events, NULL) IS NULL),
     description        text NOT NULL DEFAULT '' CHECK (char_length(description) <= 500),

@@ -32,6 +32,11 @@ class UrlRefused(ValueError):
     """The URL may not be a webhook's: the message says why, for the person who set it."""
 
 
+class Unresolvable(UrlRefused):
+    """The URL's host has no address now (a name not yet published, a resolver that is away): not
+    sent to this time, but not known to be private either, so a URL like it may be set."""
+
+
 @dataclass(frozen=True)
 class Target:
     """A request's destination: the URL with its host replaced by the checked address."""
@@ -84,15 +89,22 @@ async def _addresses(host: str, port: int) -> list[IPAddress]:
         infos = await asyncio.wait_for(
             asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT)
     except (OSError, UnicodeError, TimeoutError) as exc:
-        raise UrlRefused(f"The host {host} could not be resolved.") from exc
+        raise Unresolvable(f"The host {host} could not be resolved.") from exc
     addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0])) for info in infos))
     if not addresses:
-        raise UrlRefused(f"The host {host} could not be resolved.")
+        raise Unresolvable(f"The host {host} could not be resolved.")
     return addresses
 
 
+async def check(url: str, *, allow_private: bool) -> None:
+    """For setting a URL: raises UrlRefused when it may not be used; a host that does not resolve now
+    may be set (each delivery checks again, and says so while it does not resolve)."""
+    with contextlib.suppress(Unresolvable):
+        await resolve(url, allow_private=allow_private)
+
+
 async def resolve(url: str, *, allow_private: bool) -> Target:
-    """Checks `url` and resolves its host; raises UrlRefused when it may not be used."""
+    """Checks `url` and resolves its host for a request; raises UrlRefused when it may not be used."""
     parts = check_form(url)
     host = parts.hostname or ""
     https = parts.scheme.lower() == "https"

@@ -42,7 +42,7 @@ def _event_types(events: list[WebhookEventType]) -> list[str]:
 async def _checked_url(state: State, url: str) -> str:
     """The URL as given, once it may be used: else a 422 naming `url`."""
     try:
-        await addresses.resolve(url, allow_private=state.settings.webhook_allow_private)
+        await addresses.check(url, allow_private=state.settings.webhook_allow_private)
     except addresses.UrlRefused as exc:
         raise ProblemError(422, str(exc), slug="validation-error",
                            errors=[FieldError(field="url", message=str(exc))]) from exc

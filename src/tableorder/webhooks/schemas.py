@@ -8,8 +8,17 @@ import msgspec
 
 from tableorder.documents import WebhookEventType
 
+# http(s)://host[:port][/path][?query][#fragment] in printable ASCII; the host a name, an IPv4
+# address or a bracketed IPv6 address, the port 0-65535.
+_PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+_URL = (r"^[Hh][Tt][Tt][Pp][Ss]?://(\[[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\]|[A-Za-z0-9._~%!$&'()*+,;=-]+)"
+        rf"(:{_PORT})?([/?#][\x21-\x7E]*)?$")
 WebhookUrl = Annotated[str, msgspec.Meta(
-    min_length=1, max_length=2048, description="Where events are POSTed: http(s), a public host, no credentials",
+    min_length=1, max_length=2048, pattern=_URL,
+    description="Where events are POSTed: http or https, ASCII (an international host name in its xn-- "
+                "form, other characters percent-encoded), no credentials. A host that resolves to a loopback, "
+                "private, link-local or other non-public address is refused (422) unless the service runs "
+                "with WEBHOOK_ALLOW_PRIVATE=true",
     examples=["https://pos.example.com/hooks/tableorder"])]
 EventTypes = Annotated[list[WebhookEventType], msgspec.Meta(
     min_length=1, max_length=5, description="The event types to deliver",
