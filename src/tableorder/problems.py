@@ -91,8 +91,9 @@ class ProblemError(HTTPException):
 
 class APIRequest(Request[Any, Any, State]):
     """The request class of the app: a JSON body the decoder gives up on is the client's error, a
-    400 problem naming what is wrong, and one short log line; whatever route it was sent to, and
-    before authentication (Litestar decodes the body first). Litestar expects only msgspec's
+    400 problem naming what is wrong, and one short log line, whatever route it was sent to (on
+    the tablet's routes before authentication, as Litestar decodes the body first; the admin
+    router's guard checks the caller before the body is read). Litestar expects only msgspec's
     DecodeError here; msgspec also raises RecursionError for nesting deeper than the interpreter's
     stack (`[` x 1,000) and UnicodeDecodeError for invalid UTF-8 inside a string, which were 500s
     with a traceback."""

@@ -10,7 +10,7 @@ may overlap without duplicates.
 What one client can cost is bounded: a resume reads its backlog a page at a time, each page only
 after the previous one was written (see stream.py); live events wait in a queue bounded in count
 and in bytes, and a client that lets it fill is cut off (it resumes with Last-Event-ID). A table
-token holds at most `max_per_table` streams; the store's `max_per_store` is the staff's alone.
+token holds at most `max_per_table` streams; the store's `max_per_store` is for staff and API keys alone.
 """
 
 from __future__ import annotations
