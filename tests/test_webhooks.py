@@ -396,7 +396,9 @@ async def test_a_burst_through_two_replicas_arrives_once_in_order_across_outages
             (a if i % 2 else b).patch(f"/admin/orders/{order['id']}", headers=store.admin, json={"status": "preparing"})
             for i, order in enumerate(orders[:6])))
         assert all(r.status_code == 200 for r in moves)
+        placed = time.monotonic()
         await eventually(all_delivered, 20, "the first burst is delivered")
+        first_burst = time.monotonic() - placed
         # In the normal case nothing is sent twice.
         sent = Counter(r.webhook_id for r in receiver.requests)
         assert max(sent.values()) == 1, sorted(i for i, n in sent.items() if n > 1)
@@ -417,9 +419,11 @@ async def test_a_burst_through_two_replicas_arrives_once_in_order_across_outages
         await eventually(refused, 15, "a refused connection")
         receiver.status = 200
         await receiver.start()
+        back = time.monotonic()
         closed = await a.post(f"/admin/tables/{tables[5].id}/close-session", headers=store.admin)
         assert closed.status_code == 200
         await eventually(all_delivered, 30, "everything after the outage is delivered")
+        after_outage = time.monotonic() - back
 
         # The deliveries show the attempts it took.
         page = (await a.get(f"/admin/webhooks/{endpoint['id']}/deliveries", headers=store.admin,
@@ -440,8 +444,10 @@ async def test_a_burst_through_two_replicas_arrives_once_in_order_across_outages
         await asyncio.to_thread(killed.process.wait, 10)  # dead before the answer could reach it
         survivor = b if killed is replicas[0] else a
         receiver.release.set()
+        died = time.monotonic()
         await burst(3, [survivor])
         await eventually(all_delivered, 30, "everything after the kill is delivered")
+        after_kill = time.monotonic() - died
 
         expected = await expected_events(pool, store.id, start, ALL_TYPES)
         assert {e["type"] for e in expected.values()} >= {
@@ -451,6 +457,10 @@ async def test_a_burst_through_two_replicas_arrives_once_in_order_across_outages
         assert receiver.trapped is not None
         # The one in flight when its replica died was sent again by the other (at least once), and only it.
         assert twice == {receiver.trapped.webhook_id}
+        print(f"{len(expected)} events, {len(receiver.requests)} requests: the first burst delivered "
+              f"{first_burst:.2f} s after its last order, the backlog {after_outage:.2f} s after the receiver "
+              f"came back, the rest {after_kill:.2f} s after a replica was killed "
+              f"(WEBHOOK_LEASE_SECONDS={REPLICA_ENV['WEBHOOK_LEASE_SECONDS']})")
     finally:
         await a.aclose()
         await b.aclose()

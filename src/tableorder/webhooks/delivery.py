@@ -43,7 +43,7 @@ MAX_BACKOFF_SECONDS = 600.0  # ...up to 10 minutes
 GIVE_UP_SECONDS = 24 * 3600.0  # an event failing this long disables its endpoint
 SECRET_GRACE_SECONDS = 24 * 3600.0  # a rotated-out secret keeps signing this long
 EVENTS_PER_READ = 100
-EVENTS_PER_CLAIM = 1000  # then the lease is given back and claimed again (other endpoints get a turn)
+EVENTS_PER_CLAIM = 1000  # read, then the lease is given back and claimed again (others get a turn)
 REDELIVERIES_PER_CLAIM = 20
 MAX_RESPONSE_BYTES = 65_536  # read (and dropped) of an answer's body, so the connection can be reused
 PRUNE_INTERVAL_SECONDS = 600.0
@@ -191,16 +191,16 @@ class WebhookWorker:
     async def _send_in_order(self, endpoint: Endpoint) -> Endpoint | None:
         """The events after the cursor, in position order; stops at the first failure (head of line)."""
         current = endpoint
-        sent = 0
-        while sent < EVENTS_PER_CLAIM:
+        read = 0
+        while read < EVENTS_PER_CLAIM:
             events = await queries.next_events(self._pool, current.key[0], current.delivered_position,
                                                EVENTS_PER_READ)
+            read += len(events)
             if not events:
                 return current
             for event in events:
                 if event["type"] not in current.events:
                     continue
-                sent += 1
                 outcome = await self._send(current, event["position"], event["body"])
                 if outcome.error is not None:
                     await self._failed(current, event["position"], event["type"], outcome)
