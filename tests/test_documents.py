@@ -18,6 +18,8 @@ from tableorder import db, documents
 from tableorder.documents import (
     EVENT_DATA,
     AdminToken,
+    ApiKey,
+    ApiKeyCreated,
     Category,
     HistoryPage,
     Menu,
@@ -28,6 +30,10 @@ from tableorder.documents import (
     Table,
     TableOrders,
     TableToken,
+    WebhookDelivery,
+    WebhookDeliveryPage,
+    WebhookEndpoint,
+    WebhookEndpointCreated,
 )
 from tests.conftest import ServerProcess
 from tests.helpers import ADMIN_PASSWORD, TABLE_PASSWORD, Store, Stores, place
@@ -165,12 +171,33 @@ async def test_every_endpoint_sends_its_struct_exactly(client: httpx.AsyncClient
                           json={"available": False, "image_url": None})
     assert sold_out.available is False and sold_out.image_url is None
 
+    # staff: API keys and webhooks (a URL that does not resolve here is accepted and retried later)
+    key = await call("POST", "/admin/api-keys", ApiKeyCreated, status=201, headers=admin,
+                     json={"name": "POS", "scopes": ["orders:read"]})
+    assert [k.id for k in await call("GET", "/admin/api-keys", list[ApiKey], headers=admin)] == [key.id]
+    await call("GET", f"/admin/api-keys/{key.id}", ApiKey, headers=admin)
+    hook = await call("POST", "/admin/webhooks", WebhookEndpointCreated, status=201, headers=admin,
+                      json={"url": "https://pos.invalid/hooks", "events": ["order.created"]})
+    await call("GET", "/admin/webhooks", list[WebhookEndpoint], headers=admin)
+    await call("GET", f"/admin/webhooks/{hook.id}", WebhookEndpoint, headers=admin)
+    await call("PATCH", f"/admin/webhooks/{hook.id}", WebhookEndpoint, headers=admin, json={"description": "POS"})
+    await call("POST", f"/admin/webhooks/{hook.id}/rotate-secret", WebhookEndpointCreated, headers=admin)
+    await place(client, other, [(first, 1)])
+    deliveries: WebhookDeliveryPage | None = None
+    for _ in range(100):  # the delivery is recorded when the worker first tries it
+        deliveries = await call("GET", f"/admin/webhooks/{hook.id}/deliveries", WebhookDeliveryPage, headers=admin)
+        if deliveries.items:
+            break
+        await asyncio.sleep(0.1)
+    assert deliveries is not None and deliveries.items, "no delivery recorded"
+    await call("POST", f"/admin/webhooks/{hook.id}/deliveries/{deliveries.items[0].id}/redeliver",
+               WebhookDelivery, status=202, headers=admin)
+
     # Every operation of the OpenAPI document that answers with a JSON body was called above.
     async with httpx.AsyncClient(base_url=server.url) as raw:
         document = (await raw.get("/schema/openapi.json")).json()
     with_json_body = {
-        (method.upper(), path.removeprefix("/api/v1").replace("{order_id}", "{id}").replace("{table_id}", "{id}")
-         .replace("{category_id}", "{id}").replace("{item_id}", "{id}"))
+        (method.upper(), re.sub(r"\{[a-z_]+\}", "{id}", path.removeprefix("/api/v1")))
         for path, item_ in document["paths"].items() for method, operation in item_.items()
         if path.startswith("/api/v1") and isinstance(operation, dict)
         and any("application/json" in (r.get("content") or {})
