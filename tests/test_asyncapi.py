@@ -14,7 +14,7 @@ import msgspec
 import pytest
 
 from tableorder.documents import EVENT_DATA
-from tableorder.events.catalog import WEBHOOK_EVENTS, WebhookHeaders
+from tableorder.events.catalog import STREAM_EVENTS, WebhookContext, WebhookHeaders
 from tableorder.settings import Settings
 from tests.conftest import ServerProcess
 from tests.helpers import Stores, place
@@ -22,9 +22,9 @@ from tests.sse import EventStream
 from tests.test_contract_lint import run_tool, tool
 
 SCHEMAS = "#/components/schemas/"
-# Every Struct a message's payload or headers may name.
+# Every Struct a message's payload or headers may name (a webhook's body is an event and its context).
 STRUCTS: dict[str, type[msgspec.Struct]] = {
-    t.__name__: t for t in [*EVENT_DATA.values(), *WEBHOOK_EVENTS.values(), WebhookHeaders]}
+    t.__name__: t for t in [*EVENT_DATA.values(), *STREAM_EVENTS.values(), WebhookContext, WebhookHeaders]}
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +69,12 @@ def test_every_event_type_is_a_message_with_its_payload_schema(asyncapi_document
     assert "resync" in {m["name"] for m in messages.values()}
     problems = []
     for key, message in messages.items():
-        for part in ("payload", "headers"):
-            if part not in message:
-                continue
-            name = message[part]["$ref"].removeprefix(SCHEMAS)
+        parts = [(part, ref) for part in ("payload", "headers") if part in message
+                 for ref in [m["$ref"] for m in message[part].get("allOf", [message[part]])]]
+        if key.startswith("webhook."):
+            assert [ref for part, ref in parts if part == "payload"][1:] == [SCHEMAS + "WebhookContext"], key
+        for part, ref in parts:
+            name = ref.removeprefix(SCHEMAS)
             if name not in schemas:
                 problems.append(f"{key}: {part} {name} is not in components.schemas")
             if name not in STRUCTS:

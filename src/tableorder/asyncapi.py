@@ -18,7 +18,15 @@ from litestar.handlers import HTTPRouteHandler
 
 from tableorder import jsonschema
 from tableorder.documents import EVENT_DATA
-from tableorder.events.catalog import MEANING, RESYNC, TABLE_STREAM_EVENTS, WEBHOOK_EVENTS, WebhookHeaders
+from tableorder.events.catalog import (
+    MEANING,
+    RESYNC,
+    STREAM_EVENTS,
+    TABLE_STREAM_EVENTS,
+    WEBHOOK_EVENT_TYPES,
+    WebhookContext,
+    WebhookHeaders,
+)
 from tableorder.examples import EXAMPLES, PAYLOADS
 from tableorder.openapi import API_VERSION
 from tableorder.security import ADMIN_COOKIE
@@ -44,13 +52,14 @@ def asyncapi_route(settings: Settings) -> HTTPRouteHandler:
 
 def asyncapi_document(settings: Settings) -> dict[str, Any]:
     base = urllib.parse.urlsplit(settings.public_base_url.rstrip("/"))
-    schemas = jsonschema.components([*EVENT_DATA.values(), *WEBHOOK_EVENTS.values(), WebhookHeaders])
+    schemas = jsonschema.components(
+        [*EVENT_DATA.values(), *(STREAM_EVENTS[t] for t in WEBHOOK_EVENT_TYPES), WebhookContext, WebhookHeaders])
     for schema in schemas.values():
         # An AsyncAPI schema names its discriminating property (OpenAPI's is an object with a mapping).
         if isinstance(schema.get("discriminator"), dict):
             schema["discriminator"] = schema["discriminator"]["propertyName"]
     stream_messages = {event_type: _stream_message(event_type) for event_type in EVENT_DATA}
-    webhook_messages = {f"webhook.{event_type}": _webhook_message(event_type) for event_type in WEBHOOK_EVENTS}
+    webhook_messages = {f"webhook.{event_type}": _webhook_message(event_type) for event_type in WEBHOOK_EVENT_TYPES}
     channels = {
         "storeFeed": {
             "address": STORE_STREAM,
@@ -204,18 +213,21 @@ def _stream_message(event_type: str) -> dict[str, Any]:
 
 
 def _webhook_message(event_type: str) -> dict[str, Any]:
-    body = WEBHOOK_EVENTS[event_type]
+    """The body is the event and its context: the same schemas as the streams' (one home)."""
+    event = STREAM_EVENTS[event_type]
     return {
         "name": event_type,
         "title": f"{event_type} (webhook)",
         "summary": MEANING[event_type],
         "contentType": "application/json",
         "headers": {"$ref": f"{jsonschema.SCHEMAS}{WebhookHeaders.__name__}"},
-        "payload": {"$ref": f"{jsonschema.SCHEMAS}{body.__name__}"},
+        "payload": {"allOf": [{"$ref": f"{jsonschema.SCHEMAS}{event.__name__}"},
+                              {"$ref": f"{jsonschema.SCHEMAS}{WebhookContext.__name__}"}]},
         "bindings": {"http": {"bindingVersion": HTTP_BINDING}},
         "examples": [{"name": f"webhook-{event_type.replace('.', '-')}", "summary": f"A {event_type} delivery",
                       "headers": msgspec.to_builtins(EXAMPLES[WebhookHeaders]),
-                      "payload": msgspec.to_builtins(EXAMPLES[body])}],
+                      "payload": {**msgspec.to_builtins(EXAMPLES[event]),
+                                  **msgspec.to_builtins(EXAMPLES[WebhookContext])}}],
     }
 
 

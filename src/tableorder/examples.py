@@ -15,7 +15,7 @@ import msgspec
 from tableorder import documents as d
 from tableorder.apikeys.schemas import ApiKeyCreate
 from tableorder.auth.schemas import AdminLogin, PasswordChange, TableLogin
-from tableorder.events.catalog import STREAM_EVENTS, WEBHOOK_EVENTS, WebhookHeaders
+from tableorder.events.catalog import FRAMES, STREAM_EVENTS, WebhookContext, WebhookHeaders
 from tableorder.health import Health, Readiness
 from tableorder.menu.schemas import CategoryCreate, CategoryUpdate, MenuItemCreate, MenuItemUpdate
 from tableorder.orders.schemas import OrderCreate, OrderLineIn, OrderStatusUpdate
@@ -115,9 +115,9 @@ _ALL: list[msgspec.Struct] = [
     *PAYLOADS.values(),
     *(STREAM_EVENTS[event_type](position=FIRST_POSITION + i, data=payload)
       for i, (event_type, payload) in enumerate(PAYLOADS.items())),
-    *(WEBHOOK_EVENTS[event_type](position=FIRST_POSITION + i, store_id=STORE.id, data=PAYLOADS[event_type],
-                                 created_at=PLACED)
-      for i, event_type in enumerate(WEBHOOK_EVENTS)),
+    *(FRAMES[event_type](id=str(FIRST_POSITION + i), data=msgspec.json.encode(payload).decode())
+      for i, (event_type, payload) in enumerate(PAYLOADS.items())),
+    WebhookContext(store_id=STORE.id, created_at=PLACED),
     WebhookHeaders(webhook_id=f"{STORE.id}:{FIRST_POSITION}", webhook_timestamp="1795866127",
                    webhook_signature="v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="),
     # API keys and webhooks

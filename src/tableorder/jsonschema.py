@@ -17,7 +17,7 @@ from typing import Any, get_args
 import msgspec
 
 from tableorder import documents
-from tableorder.events.catalog import UNIONS
+from tableorder.events.catalog import CONTENT_OF, UNIONS
 from tableorder.examples import EXAMPLES
 from tableorder.kit import MAX_BIGINT
 
@@ -30,13 +30,18 @@ NAMED_TYPES: dict[str, tuple[Any, str]] = {
                     "cancel an order that is not completed (cancelled orders count in no total)."),
     "ApiKeyScope": (documents.ApiKeyScope,
                     "What an API key may do; each admin operation that accepts keys names the one it needs."),
+    "WebhookEventType": (documents.WebhookEventType,
+                         "An event type a webhook endpoint can subscribe to: every type of the feed but `resync`."),
 }
 
 
 def components(struct_types: Iterable[type]) -> dict[str, Any]:
-    """The schemas of `struct_types` and of what they contain, by component name; with the named types
-    and unions that they use (`name_shared_types` puts the references in)."""
-    ordered = sorted(struct_types, key=lambda t: (t.__name__, t.__module__))
+    """The schemas of `struct_types` and of what they contain (an event frame's `data` included), by
+    component name; with the named types and unions that they use (`name_shared_types` puts the
+    references in)."""
+    types = set(struct_types)
+    types |= {CONTENT_OF[t] for t in types if t in CONTENT_OF}
+    ordered = sorted(types, key=lambda t: (t.__name__, t.__module__))
     _, generated = msgspec.json.schema_components(ordered, ref_template=SCHEMAS + "{name}")
     # msgspec names a component after its class, or its full import path when two classes share a name.
     examples = {name: example for t, example in EXAMPLES.items()

@@ -23,6 +23,11 @@ why it is here rather than at the source:
    a header declared for documentation only gets the string schema Litestar derives from nothing.
 5. Every request body and JSON success response carries its schema's example, so a reader (and a
    generator's "examples" phase) sees a whole request and answer next to each operation.
+6. The event streams: each `text/event-stream` 200 declares `EventFrame` (`ResponseSpec` in
+   events/stream.py), one Server-Sent Event as `{event, id, data}` with `data` a JSON string whose
+   `contentSchema` is the payload (OpenAPI 3.2's reading of an event stream, which schemathesis
+   checks); `x-event-schema` names the decoded event, the `Event` union (`{type, position, data}`),
+   which generated clients type the feed with. (Webhook deliveries are described in AsyncAPI.)
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from litestar.serialization import encode_json
 
 from tableorder import jsonschema
 from tableorder.docs_page import DocsPagePlugin
+from tableorder.events import catalog
 from tableorder.security import ADMIN_COOKIE, API_KEY_SCHEME, API_KEY_SCOPES
 from tableorder.settings import Settings
 
@@ -123,15 +129,17 @@ def finish(laid_out: dict[str, Any], app: Litestar) -> dict[str, Any]:
     doc = copy.deepcopy(laid_out)
     # Anything Litestar described that is not a Struct (nothing today) keeps Litestar's schema.
     schemas = {**doc["components"].get("schemas", {}), **jsonschema.components(_struct_types(app))}
-    doc["components"]["schemas"] = dict(sorted(schemas.items()))
+    doc["components"]["schemas"] = schemas
+    _event_streams(doc, schemas)
     for method, operation in _operations(doc):
         for parameter in operation.get("parameters", []):
             parameter["schema"] = _absent_not_null(parameter["schema"])
         _security(method, operation)
         _headers(operation)
-    doc["paths"], = jsonschema.name_shared_types(doc["components"]["schemas"], doc["paths"])
+    doc["paths"], = jsonschema.name_shared_types(schemas, doc["paths"])
+    doc["components"]["schemas"] = dict(sorted(schemas.items()))
     for _, operation in _operations(doc):
-        _media_examples(operation, doc["components"]["schemas"])
+        _media_examples(operation, schemas)
     jsonschema.exact_integers(doc)
     return doc
 
@@ -271,6 +279,19 @@ def _example_of(schema: dict[str, Any], schemas: dict[str, Any]) -> Any:
         item = _example_of(schema.get("items", {}), schemas)
         return None if item is None else [item]
     return None
+
+
+# --- 6. event streams -----------------------------------------------------------------------------------
+
+
+def _event_streams(doc: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """Each event stream response also names the event its frames encode (`Event`)."""
+    for _, operation in _operations(doc):
+        for response in operation.get("responses", {}).values():
+            media = (response.get("content") or {}).get("text/event-stream")
+            if media is not None:
+                media["x-event-schema"] = {"$ref": SCHEMAS + "Event"}
+                schemas.update(jsonschema.components(catalog.STREAM_EVENTS.values()))
 
 
 def _operations(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

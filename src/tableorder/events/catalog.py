@@ -1,10 +1,11 @@
 """The event feed's events as types, built from `documents.EVENT_DATA` (event type -> payload Struct).
 
-An event is `{type, position, data}`: a stream sends it as one Server-Sent Event (`event:` the type,
-`id:` the position, `data:` the payload as JSON); a webhook delivers it as its JSON body, with the
-store's id and the time it was recorded. One tagged Struct per event type and per carrier, so the
-OpenAPI and AsyncAPI documents describe each event with its payload's own schema, and a client can
-tell events apart by `type` (a discriminated union).
+An event is `{type, position, data}` (`Event`, a union discriminated by `type`). A stream sends it as
+one Server-Sent Event, `{event, id, data}` on the wire (`EventFrame`: `event:` the type, `id:` the
+position, `data:` the payload as JSON, which is what the `text/event-stream` responses declare); a
+webhook delivers it as its JSON body, with the store's id and the time it was recorded added
+(`WebhookContext`). Tagged Structs per event type, so the OpenAPI and AsyncAPI documents describe each
+event with its payload's own schema.
 """
 
 from __future__ import annotations
@@ -49,22 +50,37 @@ def _stream_event(event_type: str, payload: type[Document]) -> type[msgspec.Stru
     return struct
 
 
-def _webhook_event(event_type: str, payload: type[Document]) -> type[msgspec.Struct]:
-    struct = msgspec.defstruct(
-        f"{_name(event_type)}Webhook",
-        [("position", Position), ("store_id", StoreId), ("data", payload),
-         ("created_at", Annotated[Timestamp, msgspec.Meta(description="When the event was recorded")])],
-        tag_field="type", tag=event_type, module=__name__, kw_only=True)
-    struct.__doc__ = f"The body of a `{event_type}` delivery: {MEANING[event_type]}"
+SCHEMAS = "#/components/schemas/"
+FrameId = Annotated[str, msgspec.Meta(
+    pattern="^[0-9]{1,19}$", description="The event's position, in decimal: what Last-Event-ID resumes after")]
+
+
+def _frame(event_type: str, payload: type[Document]) -> type[msgspec.Struct]:
+    data = Annotated[str, msgspec.Meta(
+        description=f"The event's `data`: a {payload.__name__}, as JSON",
+        extra_json_schema={"contentMediaType": "application/json",
+                           "contentSchema": {"$ref": SCHEMAS + payload.__name__}})]
+    struct = msgspec.defstruct(f"{_name(event_type)}Frame", [("id", FrameId), ("data", data)],
+                               tag_field="event", tag=event_type, module=__name__, kw_only=True)
+    struct.__doc__ = f"A `{event_type}` event as a Server-Sent Event: {MEANING[event_type]}"
     return struct
 
 
-# Every event type, as a stream sends it (a table's stream sends every type too, of its own table
-# only) and as a webhook delivers it (never `resync`: deliveries resume by themselves).
+class WebhookContext(msgspec.Struct, kw_only=True):
+    """What a webhook delivery's body adds to the event (`type`, `position`, `data`)."""
+
+    store_id: StoreId
+    created_at: Annotated[Timestamp, msgspec.Meta(description="When the event was recorded")]
+
+
+# Every event type as an event and as a Server-Sent Event (a table's stream sends every type too, of
+# its own table only); the types a webhook delivers (never `resync`: deliveries resume by themselves).
 STREAM_EVENTS: dict[str, type[msgspec.Struct]] = {t: _stream_event(t, p) for t, p in EVENT_DATA.items()}
+FRAMES: dict[str, type[msgspec.Struct]] = {t: _frame(t, p) for t, p in EVENT_DATA.items()}
+# The payload each frame's `data` holds (msgspec sees a string; the documents name the Struct).
+CONTENT_OF: dict[type, type] = {FRAMES[t]: p for t, p in EVENT_DATA.items()}
 TABLE_STREAM_EVENTS = [t for t in STREAM_EVENTS if t in TABLE_EVENT_TYPES | {MENU_UPDATED, RESYNC}]
-WEBHOOK_EVENTS: dict[str, type[msgspec.Struct]] = {
-    t: _webhook_event(t, p) for t, p in EVENT_DATA.items() if t != RESYNC}
+WEBHOOK_EVENT_TYPES = [t for t in EVENT_DATA if t != RESYNC]
 
 
 class WebhookHeaders(msgspec.Struct, kw_only=True):
@@ -89,13 +105,15 @@ def _union(members: list[type[msgspec.Struct]]) -> Any:
     return Union[tuple(members)]  # noqa: UP007 (a Union built at run time)
 
 
-# The unions a client decodes events into (`type` tells them apart).
+# The unions a client decodes events into (`type`, on the wire `event`, tells them apart).
 Event: Any = _union(list(STREAM_EVENTS.values()))
-WebhookEvent: Any = _union(list(WEBHOOK_EVENTS.values()))
+EventFrame: Any = _union(list(FRAMES.values()))
 
 # Their names and descriptions in the OpenAPI and AsyncAPI documents.
 UNIONS: dict[str, tuple[Any, str]] = {
-    "Event": (Event, "An event of the feed, told apart by `type`. On a stream: `event:` is the type, `id:` the "
-                     "position, `data:` the payload as JSON."),
-    "WebhookEvent": (WebhookEvent, "The JSON body of a webhook delivery, told apart by `type`."),
+    "Event": (Event, "An event of the feed, told apart by `type`: a stream sends it as an `EventFrame`, a "
+                     "webhook delivers it with a `WebhookContext` (the body is both)."),
+    "EventFrame": (EventFrame, "One event of a stream as a Server-Sent Event, told apart by `event`: `event:` "
+                               "is the event's type, `id:` its position, `data:` its payload as JSON. A comment "
+                               "line (`: heartbeat`) comes every SSE_HEARTBEAT_INTERVAL seconds between them."),
 }

@@ -23,7 +23,7 @@ from litestar.response import Response
 from litestar.types import HTTPResponseBodyEvent, HTTPResponseStartEvent, Receive, Scope, Send
 
 from tableorder import db
-from tableorder.events.catalog import Event as FeedEvent
+from tableorder.events.catalog import EventFrame
 from tableorder.events.hub import HEARTBEAT, Event, Hub, StreamsFull, Subscriber, sse_frame
 from tableorder.kit import MAX_BIGINT
 from tableorder.problems import AUTH_PROBLEMS, ProblemError, problem_spec
@@ -34,7 +34,8 @@ log = logging.getLogger("tableorder.events")
 
 LastEventId = Annotated[
     int | None,
-    HeaderParameter(name="Last-Event-ID", ge=0, le=MAX_BIGINT, required=False,
+    # schema_extra: Litestar's schema of an optional parameter leaves a bound of 0 out (it is falsy).
+    HeaderParameter(name="Last-Event-ID", ge=0, le=MAX_BIGINT, required=False, schema_extra={"minimum": 0},
                     description="The last event position received; the stream resumes right after it."),
 ]
 
@@ -46,8 +47,8 @@ START_HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
 STREAM_PROBLEMS = {**AUTH_PROBLEMS,
                    429: problem_spec("Too many streams for this store (staff) or this table on this replica")}
 # The 200 of both streams: its schema is the union of the events it may send, one per Server-Sent Event.
-FEED = ("A stream of Server-Sent Events, each one event of the schema: `id:` its position, `event:` its "
-        "type, `data:` its payload (`data`) as JSON; and a comment line (`: heartbeat`) every "
+FEED = ("A stream of Server-Sent Events, each one event of the feed (`EventFrame`: `event:` its type, `id:` "
+        "its position, `data:` its payload as JSON), with a comment line (`: heartbeat`) every "
         "SSE_HEARTBEAT_INTERVAL seconds")
 # What a resume reads at once (events, payload bytes): a page is written before the next is read.
 PAGE_EVENTS = 64
@@ -213,13 +214,13 @@ class AdminStreamController(Controller):
     tags = ["Admin: orders"]
 
     @get(operation_id="StreamStoreEvents", security=api_key("events:read"),
-         responses={**STREAM_PROBLEMS, 200: ResponseSpec(FeedEvent, description=FEED, media_type=EVENT_STREAM)},
+         responses={**STREAM_PROBLEMS, 200: ResponseSpec(EventFrame, description=FEED, media_type=EVENT_STREAM)},
          media_type=EVENT_STREAM,
          summary="Live feed (SSE) of the store: order.created/updated/cancelled, table.session_closed, "
                  "menu.updated; `id` is the store's event position")
     async def stream(self, state: AppState, principal: Principal, last_event_id: LastEventId = None) -> Response[Any]:
         """The store's live event feed as Server-Sent Events: each event's `id:` is the store's event position,
-        `event:` its type and `data:` its payload as JSON (see the `Event` schema, and /schema/asyncapi.json).
+        `event:` its type and `data:` its payload as JSON (`EventFrame`, `Event`; and /schema/asyncapi.json).
         Reconnect with `Last-Event-ID` to receive every event after that position exactly once, in order; a
         position no longer kept (EVENT_RETENTION_HOURS) or ahead of the feed gets one `resync` event instead:
         reload over REST and go on from its id. A comment line is sent every SSE_HEARTBEAT_INTERVAL seconds. At
@@ -233,10 +234,10 @@ class GuestStreamController(Controller):
     tags = ["Guest"]
 
     @get(operation_id="StreamTableEvents", media_type=EVENT_STREAM,
-         responses={**STREAM_PROBLEMS, 200: ResponseSpec(FeedEvent, description=FEED, media_type=EVENT_STREAM)},
+         responses={**STREAM_PROBLEMS, 200: ResponseSpec(EventFrame, description=FEED, media_type=EVENT_STREAM)},
          summary="Live feed (SSE) of this table's own orders since its current session began")
     async def stream(self, state: AppState, principal: Principal, last_event_id: LastEventId = None) -> Response[Any]:
-        """The calling table's live events as Server-Sent Events (see the `Event` schema): its own orders'
+        """The calling table's live events as Server-Sent Events (`EventFrame`): its own orders'
         changes, its session's closing and `menu.updated`, never anything from before its current session.
         `Last-Event-ID`, `resync`, the heartbeat and the event format are those of the store's feed; at most
         SSE_MAX_CONNECTIONS_PER_TABLE streams per table per replica."""
