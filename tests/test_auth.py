@@ -610,17 +610,25 @@ async def browser(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
         yield browser
 
 
-async def test_admin_cookie_reads_but_cannot_write(browser: httpx.AsyncClient, stores: Stores,
+async def test_admin_cookie_opens_the_stream_and_nothing_else(browser: httpx.AsyncClient, stores: Stores,
                                                    pool: asyncpg.Pool) -> None:
     store: Store = await stores.create()
     order = (await place(browser, store.tables[1], [(store.item_ids()[0], 1)])).json()
     login = await admin_login(browser, store.code)
     assert login.status_code == 200 and browser.cookies.get("tableorder_admin")
 
-    listed = await browser.get("/admin/orders")  # no Authorization header: the cookie alone
-    assert listed.status_code == 200, listed.text
-    assert [o["id"] for o in listed.json()["items"]] == [order["id"]]
-    assert (await browser.get("/admin/tables")).status_code == 200
+    # No Authorization header, the cookie alone: the staff's stream (a browser's EventSource) opens,
+    # and nothing else reads or writes with it.
+    async with browser.stream("GET", "/admin/orders/stream", headers={"Last-Event-ID": "0"}) as stream:
+        assert stream.status_code == 200
+        event = None
+        async for line in stream.aiter_lines():
+            event = line.removeprefix("event:").strip() if line.startswith("event:") else event
+            if line.startswith("data:") and event == "order.created":
+                assert json.loads(line.removeprefix("data:"))["id"] == order["id"]
+                break
+    for path in ("/admin/orders", "/admin/tables"):
+        assert (await browser.get(path)).status_code == 401, path
 
     item = store.item_ids()[1]
     writes = [
@@ -642,11 +650,12 @@ async def test_admin_cookie_reads_but_cannot_write(browser: httpx.AsyncClient, s
         problem(response, 401)
     after = await pool.fetchrow(STATE, store.id)
     assert dict(after) == dict(before)
-    still = (await browser.get("/admin/orders")).json()["items"]
+    staff = bearer(login.json()["access_token"])
+    still = (await browser.get("/admin/orders", headers=staff)).json()["items"]
     assert [(o["id"], o["status"]) for o in still] == [(order["id"], "pending")]
-    items = {i["id"]: i["price"] for i in (await browser.get("/admin/menu-items")).json()}
+    items = {i["id"]: i["price"] for i in (await browser.get("/admin/menu-items", headers=staff)).json()}
     assert items[item] == store.items[item][1]
-    tables = (await browser.get("/admin/tables")).json()
+    tables = (await browser.get("/admin/tables", headers=staff)).json()
     assert next(t for t in tables if t["id"] == store.tables[1].id)["session"] is not None
     # With the bearer header, the same writes are allowed: the cookie alone is what is refused.
     moved = await browser.patch(f"/admin/orders/{order['id']}", json={"status": "preparing"},

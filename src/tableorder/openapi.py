@@ -15,8 +15,8 @@ why it is here rather than at the source:
    `null` branch and keeps its constraints inside its type; integer bounds are integers again, and
    an integer bounded by PostgreSQL's bigint is `format: int64` (ids and event positions).
 3. Security: an operation that needs no credentials says so (`security: []`; Litestar leaves the
-   key out when a handler declares none), and the staff's GET operations also accept the HttpOnly
-   cookie, because `security._bearer_token` honours it on GET and on nothing else.
+   key out when a handler declares none). The staff cookie is declared by the one operation that
+   honours it (the staff's stream, for EventSource), in its handler.
 4. Headers Litestar has no place for: `Retry-After` on every 429 and 503 (a `ResponseSpec` takes no
    headers); conditional GETs (an operation that declares a 304) take `If-None-Match` and send `ETag`
    with the 200 and the 304 (GET /menu reads the header itself: its hot path parses no parameters);
@@ -93,8 +93,10 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
                                 "in its security requirement (403 without it); operations that do not list "
                                 "ApiKey are for staff only. Never accepted on the tablet's operations. Scopes: "
                                 + ", ".join(API_KEY_SCOPES) + "."),
-                "AdminCookie": SecurityScheme(type="apiKey", name=ADMIN_COOKIE, security_scheme_in="cookie",
-                                              description="Set by admin login; honoured on GET only"),
+                "AdminCookie": SecurityScheme(
+                    type="apiKey", name=ADMIN_COOKIE, security_scheme_in="cookie",
+                    description="Set by staff login (HttpOnly): honoured only by the staff's event stream, for a "
+                                "browser's EventSource"),
             }
         ),
         use_handler_docstrings=True,
@@ -131,10 +133,10 @@ def finish(laid_out: dict[str, Any], app: Litestar) -> dict[str, Any]:
     schemas = {**doc["components"].get("schemas", {}), **jsonschema.components(_struct_types(app))}
     doc["components"]["schemas"] = schemas
     _event_streams(doc, schemas)
-    for method, operation in _operations(doc):
+    for _method, operation in _operations(doc):
         for parameter in operation.get("parameters", []):
             parameter["schema"] = _absent_not_null(parameter["schema"])
-        _security(method, operation)
+        _security(operation)
         _headers(operation)
     doc["paths"], = jsonschema.name_shared_types(schemas, doc["paths"])
     doc["components"]["schemas"] = dict(sorted(schemas.items()))
@@ -198,10 +200,8 @@ def _absent_not_null(schema: dict[str, Any]) -> dict[str, Any]:
 # --- 3. security ----------------------------------------------------------------------------------------
 
 
-def _security(method: str, operation: dict[str, Any]) -> None:
-    requirements = operation.setdefault("security", [])
-    if method == "get" and {"AdminToken": []} in requirements:
-        requirements.insert(requirements.index({"AdminToken": []}) + 1, {"AdminCookie": []})
+def _security(operation: dict[str, Any]) -> None:
+    operation.setdefault("security", [])
 
 
 # --- 4. headers -----------------------------------------------------------------------------------------

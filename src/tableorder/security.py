@@ -189,6 +189,18 @@ def api_key(scope: ApiKeyScope) -> list[SecurityRequirement]:
     return [{API_KEY_SCHEME: [scope]}]
 
 
+COOKIE_SCHEME = "AdminCookie"
+# The staff cookie, for the one operation a browser reaches with EventSource (which cannot send an
+# Authorization header): its security declares it, and the guard honours it there and nowhere else.
+ADMIN_COOKIE_SECURITY: list[SecurityRequirement] = [{COOKIE_SCHEME: []}]
+
+
+def accepts_cookie(handler: BaseRouteHandler) -> bool:
+    """Whether `handler`'s security declares the staff cookie."""
+    resolve = getattr(handler, "resolve_security", None)
+    return any(COOKIE_SCHEME in requirement for requirement in (resolve() if resolve is not None else ()))
+
+
 def required_scope(handler: BaseRouteHandler) -> str | None:
     """The scope an API key needs for `handler`, as its security declares; None: staff only."""
     resolve = getattr(handler, "resolve_security", None)
@@ -347,7 +359,8 @@ def _bearer_token(connection: Connection, allow_cookie: bool) -> tuple[str, bool
         if scheme.lower() != "bearer" or not token.strip():
             raise unauthorized("The Authorization header must be 'Bearer <token>'.")
         return token.strip(), False
-    # The cookie is honoured only for reads (the browser's EventSource), so it cannot carry CSRF.
+    # The cookie is honoured only where the operation declares it (the staff's stream, a read), so it
+    # cannot carry CSRF.
     if allow_cookie and connection.scope.get("method") == "GET":
         cookie = connection.cookies.get(ADMIN_COOKIE)
         if cookie:
@@ -379,13 +392,14 @@ async def _principal(connection: Connection, kind: Literal["admin", "table"] | N
 _PRINCIPAL = "tableorder.principal"  # where a request's admin principal is kept once worked out
 
 
-async def admin_principal(request: Connection) -> Principal:
-    """Staff (an admin token, or its cookie on GET) or an API key of the store. Worked out once per
-    request, by the admin router's guard (`admin_scope_guard`), which runs first."""
+async def admin_principal(request: Connection, *, allow_cookie: bool = False) -> Principal:
+    """Staff (an admin token, or its cookie where the operation declares it) or an API key of the
+    store. Worked out once per request, by the admin router's guard (`admin_scope_guard`), which
+    runs first."""
     known = request.scope.get("state", {}).get(_PRINCIPAL)
     if isinstance(known, Principal):
         return known
-    principal = await _principal(request, "admin", allow_cookie=True)
+    principal = await _principal(request, "admin", allow_cookie=allow_cookie)
     request.scope.setdefault("state", {})[_PRINCIPAL] = principal
     return principal
 
@@ -394,7 +408,7 @@ async def admin_scope_guard(connection: Connection, handler: BaseRouteHandler) -
     """The admin router's guard: who is calling (401 when nobody valid), and for an API key whether
     the operation declares its scope (403 naming the scope it lacks, or saying the operation is for
     staff only). Every admin operation passes here, so none can be reached without a decision."""
-    principal = await admin_principal(connection)
+    principal = await admin_principal(connection, allow_cookie=accepts_cookie(handler))
     if principal.scopes is None:  # staff: everything in their store
         return
     scope = required_scope(handler)

@@ -27,7 +27,7 @@ from tableorder.events.catalog import EventFrame
 from tableorder.events.hub import HEARTBEAT, Event, Hub, StreamsFull, Subscriber, sse_frame
 from tableorder.kit import MAX_BIGINT
 from tableorder.problems import AUTH_PROBLEMS, ProblemError, problem_spec
-from tableorder.security import Principal, api_key
+from tableorder.security import ADMIN_COOKIE_SECURITY, Principal, api_key
 from tableorder.state import AppState
 
 log = logging.getLogger("tableorder.events")
@@ -213,7 +213,7 @@ class AdminStreamController(Controller):
     path = "/orders/stream"
     tags = ["Admin: orders"]
 
-    @get(operation_id="StreamStoreEvents", security=api_key("events:read"),
+    @get(operation_id="StreamStoreEvents", security=[*api_key("events:read"), *ADMIN_COOKIE_SECURITY],
          responses={**STREAM_PROBLEMS, 200: ResponseSpec(EventFrame, description=FEED, media_type=EVENT_STREAM)},
          media_type=EVENT_STREAM,
          summary="Live feed (SSE) of the store: order.created/updated/cancelled, table.session_closed, "
