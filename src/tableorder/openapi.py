@@ -223,7 +223,7 @@ IF_NONE_MATCH = {
     "in": "header",
     "required": False,
     "description": "An ETag received before: 304 with no body while the representation is unchanged",
-    "schema": {"type": "string", "maxLength": 1024, "examples": ['"9c1e0f6a2b"']},
+    "schema": {"type": "string", "examples": ['"9c1e0f6a2b"']},
 }
 
 
