@@ -181,3 +181,12 @@ async def client(server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="session")
 def stores(pool: asyncpg.Pool, client: httpx.AsyncClient) -> Stores:
     return Stores(pool, client)
+
+
+@pytest.fixture(scope="session")
+def openapi_document(server: ServerProcess) -> dict[str, Any]:
+    """The live OpenAPI document of the shared server."""
+    response = httpx.get(f"{server.url}/schema/openapi.json", timeout=30)
+    assert response.status_code == 200, response.text
+    document: dict[str, Any] = response.json()
+    return document

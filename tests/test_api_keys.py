@@ -71,14 +71,6 @@ def declared_scopes(operation: dict[str, Any]) -> list[list[str]]:
     return [requirement["ApiKey"] for requirement in operation.get("security") or [] if "ApiKey" in requirement]
 
 
-@pytest.fixture(scope="module")
-def openapi_document(server: ServerProcess) -> dict[str, Any]:
-    response = httpx.get(f"{server.url}/schema/openapi.json", timeout=30)
-    assert response.status_code == 200, response.text
-    document: dict[str, Any] = response.json()
-    return document
-
-
 async def create_key(client: httpx.AsyncClient, store: Store, scopes: list[str], name: str = "integration") -> str:
     response = await client.post("/admin/api-keys", headers=store.admin, json={"name": name, "scopes": scopes})
     assert response.status_code == 201, response.text

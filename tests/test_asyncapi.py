@@ -16,10 +16,11 @@ import pytest
 from tableorder.documents import EVENT_DATA
 from tableorder.events.catalog import STREAM_EVENTS, WebhookContext, WebhookHeaders
 from tableorder.settings import Settings
+from tests.clients import tool
 from tests.conftest import ServerProcess
 from tests.helpers import Stores, place
 from tests.sse import EventStream
-from tests.test_contract_lint import run_tool, tool
+from tests.test_contract_lint import run_tool
 
 SCHEMAS = "#/components/schemas/"
 # Every Struct a message's payload or headers may name (a webhook's body is an event and its context).

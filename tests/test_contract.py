@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 from schemathesis.engine import Status, events, from_schema
@@ -24,14 +23,6 @@ HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "tra
 PROBLEM_JSON = "application/problem+json"
 
 # --- the OpenAPI document ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def openapi_document(server: ServerProcess) -> dict[str, Any]:
-    response = httpx.get(f"{server.url}/schema/openapi.json", timeout=30)
-    assert response.status_code == 200, response.text
-    document: dict[str, Any] = response.json()
-    return document
 
 
 def operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:

@@ -22,6 +22,7 @@ import pytest
 from tableorder.examples import EXAMPLES
 from tableorder.kit import MAX_BIGINT
 from tableorder.settings import Settings, SettingsError
+from tests.clients import tool
 from tests.conftest import ROOT, ServerProcess
 from tests.helpers import Stores, bearer
 
@@ -33,28 +34,9 @@ TOOL_ENV = {**os.environ, "REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_N
             "NO_UPDATE_NOTIFIER": "1", "ASYNCAPI_METRICS": "false"}
 
 
-def tool(name: str) -> Path:
-    """A binary of tools/node_modules/.bin: it must be there under CI; elsewhere the test skips."""
-    path = TOOLS / "node_modules" / ".bin" / name
-    if not path.exists():
-        message = f"{path} is missing: `make test` installs it (npm ci --prefix tools)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
 def run_tool(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(arg) for arg in args], capture_output=True, text=True, timeout=300,
                           cwd=TOOLS, env={**TOOL_ENV, **(env or {})}, check=False)
-
-
-@pytest.fixture(scope="module")
-def openapi_document(server: ServerProcess) -> dict[str, Any]:
-    response = httpx.get(f"{server.url}/schema/openapi.json", timeout=30)
-    assert response.status_code == 200, response.text
-    document: dict[str, Any] = response.json()
-    return document
 
 
 @pytest.fixture(scope="module")

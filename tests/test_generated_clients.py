@@ -40,14 +40,6 @@ TABLE_NUMBER = 2
 SCRIPT_TIMEOUT = 90
 
 
-@pytest.fixture(scope="module")
-def openapi_document(server: ServerProcess) -> dict[str, Any]:
-    response = httpx.get(f"{server.url}/schema/openapi.json", timeout=30)
-    assert response.status_code == 200, response.text
-    document: dict[str, Any] = response.json()
-    return document
-
-
 async def create_key(client: httpx.AsyncClient, store: Store) -> dict[str, Any]:
     """An API key made by staff (admin token) over plain HTTP: the scripts get only its secret."""
     response = await client.post("/admin/api-keys", json={"name": "POS end to end", "scopes": SCOPES},

@@ -145,17 +145,10 @@ class Table(Document):
     session: Session | None
 
 
-class ClosedSession(Document):
+class ClosedSession(Session):
     """A closed session of a table's history, with its orders, newest first."""
 
     SQL: ClassVar[str] = "closed_session_json"
-    id: Id
-    table_id: Id | None
-    table_number: TableNumber
-    started_at: Timestamp
-    closed_at: Timestamp | None
-    order_count: Annotated[int, msgspec.Meta(ge=0)]
-    total_amount: Won
     orders: list[Order]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
 import asyncpg
@@ -19,6 +19,8 @@ from litestar.utils.scope.state import ScopeState
 from tableorder import db, request_id
 
 log = logging.getLogger("tableorder")
+
+T = TypeVar("T")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -183,6 +185,13 @@ def _is_utf8(body: bytes) -> bool:
 
 def not_found(what: str) -> ProblemError:
     return ProblemError(404, f"{what} not found", slug="not-found")
+
+
+def found(document: T | None, what: str) -> T:
+    """`document`, or 404 naming `what` when the store has no such resource (None)."""
+    if document is None:
+        raise not_found(what)
+    return document
 
 
 def conflict(detail: str) -> ProblemError:

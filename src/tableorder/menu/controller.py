@@ -18,7 +18,7 @@ from tableorder.kit import LOCATION, MAX_BIGINT, PathId, changed_fields, created
 from tableorder.menu import queries
 from tableorder.menu.cache import MenuCache
 from tableorder.menu.schemas import CategoryCreate, CategoryUpdate, MenuItemCreate, MenuItemUpdate
-from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, not_found, problem_spec
+from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, found, not_found, problem_spec
 from tableorder.security import Principal, api_key, table_principal
 from tableorder.state import AppState
 
@@ -96,9 +96,7 @@ class AdminCategoryController(Controller):
     async def get_category(self, state: AppState, principal: Principal, category_id: PathId) -> Response[Category]:
         """One menu category of the store."""
         document = await queries.get_category(state.pool, principal.store_id, category_id)
-        if document is None:
-            raise not_found("Category")
-        return raw_json(document)
+        return raw_json(found(document, "Category"))
 
     @post(operation_id="CreateCategory", security=api_key("menu:write"), summary="Add a menu category",
           response_headers=[LOCATION], responses={**AUTH_PROBLEMS,
@@ -118,8 +116,7 @@ class AdminCategoryController(Controller):
                               data: CategoryUpdate) -> Response[Category]:
         """Rename or reorder a category; only the fields sent change. Announced as `menu.updated`."""
         document = await queries.update_category(state.pool, principal.store_id, category_id, changed_fields(data))
-        if document is None:
-            raise not_found("Category")
+        document = found(document, "Category")
         menu_changed(state, principal.store_id)
         return raw_json(document)
 
@@ -156,9 +153,7 @@ class AdminMenuItemController(Controller):
     async def get_item(self, state: AppState, principal: Principal, item_id: PathId) -> Response[MenuItem]:
         """One menu item of the store."""
         document = await queries.get_item(state.pool, principal.store_id, item_id)
-        if document is None:
-            raise not_found("Menu item")
-        return raw_json(document)
+        return raw_json(found(document, "Menu item"))
 
     @post(operation_id="CreateMenuItem", security=api_key("menu:write"), summary="Add a menu item",
           response_headers=[LOCATION],
@@ -187,8 +182,7 @@ class AdminMenuItemController(Controller):
             document = await queries.update_item(state.pool, principal.store_id, item_id, changed_fields(data))
         except asyncpg.ForeignKeyViolationError as exc:
             raise unknown_category() from exc
-        if document is None:
-            raise not_found("Menu item")
+        document = found(document, "Menu item")
         menu_changed(state, principal.store_id)
         return raw_json(document)
 

@@ -19,7 +19,7 @@ from tableorder.documents import Order, OrderPage, OrderStatus, TableOrders
 from tableorder.kit import MAX_BIGINT, PathId, raw_json
 from tableorder.orders import queries
 from tableorder.orders.schemas import OrderCreate, OrderStatusUpdate
-from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, not_found, problem_spec
+from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, found, not_found, problem_spec
 from tableorder.security import Principal, api_key
 from tableorder.state import AppState
 
@@ -204,9 +204,7 @@ class AdminOrderController(Controller):
     async def get_order(self, state: AppState, principal: Principal, order_id: PathId) -> Response[Order]:
         """One order of the store, whether its session is open or closed."""
         document = await queries.get_order(state.pool, principal.store_id, order_id)
-        if document is None:
-            raise not_found("Order")
-        return raw_json(document)
+        return raw_json(found(document, "Order"))
 
     @patch("/{order_id:int}", operation_id="UpdateOrderStatus", security=api_key("orders:write"),
            summary="Move an order's status forward",
@@ -237,9 +235,7 @@ async def _set_status(state: AppState, principal: Principal, order_id: int, stat
         if exc.sqlstate == queries.NOT_MOVABLE:
             raise conflict(f"The order cannot move to '{status}': {exc.args[0] if exc.args else ''}.") from exc
         raise
-    if document is None:
-        raise not_found("Order")
-    return document
+    return found(document, "Order")
 
 
 __all__ = ["AdminOrderController", "GuestOrderController"]

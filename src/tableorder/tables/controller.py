@@ -11,7 +11,7 @@ from litestar.params import Parameter
 
 from tableorder.documents import HistoryPage, Session, Table
 from tableorder.kit import LOCATION, PathId, created, raw_json
-from tableorder.problems import AUTH_PROBLEMS, ProblemError, conflict, not_found, problem_spec
+from tableorder.problems import AUTH_PROBLEMS, ProblemError, conflict, found, not_found, problem_spec
 from tableorder.security import Principal, api_key, hash_password
 from tableorder.state import AppState
 from tableorder.tables import queries
@@ -37,9 +37,7 @@ class AdminTableController(Controller):
     async def get_table(self, state: AppState, principal: Principal, table_id: PathId) -> Response[Table]:
         """One table with its open session, or null when nobody is seated."""
         document = await queries.get_table(state.pool, principal.store_id, table_id)
-        if document is None:
-            raise not_found("Table")
-        return raw_json(document)
+        return raw_json(found(document, "Table"))
 
     @post(operation_id="CreateTable", security=api_key("tables:write"),
           summary="Set up a table and its tablet password", response_headers=[LOCATION],
@@ -62,8 +60,7 @@ class AdminTableController(Controller):
         """Change a table's tablet password; the tablet's current tokens end at once and it must log in again."""
         password_hash = await hash_password(data.password)
         document = await queries.set_table_password(state.pool, principal.store_id, table_id, password_hash)
-        if document is None:
-            raise not_found("Table")
+        document = found(document, "Table")
         state.credentials.changed_here(principal.store_id)
         return raw_json(document)
 
@@ -113,6 +110,4 @@ class AdminTableController(Controller):
             raise ProblemError(422, "'from' must not be after 'to'.", slug="validation-error")
         document = await queries.history(state.reads, principal.store_id, table_id, from_date, to_date, limit,
                                          offset)
-        if document is None:
-            raise not_found("Table")
-        return raw_json(document)
+        return raw_json(found(document, "Table"))
