@@ -94,7 +94,7 @@ class AdminTableController(Controller):
             raise conflict("The table has no open session.")
         return raw_json(document)
 
-    @get("/{table_id:int}/history", operation_id="GetTableHistory", security=api_key("tables:read"),
+    @get("/{table_id:int}/history", operation_id="GetTableHistory", security=api_key("orders:read"),
          summary="Closed sessions with their orders, newest first; dates are the store's business days",
          responses={**AUTH_PROBLEMS, 404: NO_TABLE})
     async def history(

@@ -74,6 +74,10 @@ def why_not_public(address: IPAddress) -> str | None:
             reason = why_not_public(embedded)
             if reason is not None:
                 return reason
+        # fec0::/10, deprecated but still routed inside some older private networks; Python 3.11 counts
+        # it neither private nor reserved.
+        if address.is_site_local:
+            return "site-local"
     for reason, flagged in (("loopback", address.is_loopback), ("unspecified", address.is_unspecified),
                             ("link-local", address.is_link_local), ("multicast", address.is_multicast),
                             ("reserved", address.is_reserved), ("private", address.is_private)):

@@ -44,6 +44,9 @@ GIVE_UP_SECONDS = 24 * 3600.0  # an event failing this long disables its endpoin
 SECRET_GRACE_SECONDS = 24 * 3600.0  # a rotated-out secret keeps signing this long
 EVENTS_PER_READ = 100
 EVENTS_PER_CLAIM = 1000  # read, then the lease is given back and claimed again (others get a turn)
+# A claim sends for this long at most, then goes to the back of the queue: one store's backlog on slow
+# receivers cannot hold every slot while other stores' events wait.
+TURN_SECONDS = 5.0
 REDELIVERIES_PER_CLAIM = 20
 MAX_RESPONSE_BYTES = 65_536  # read (and dropped) of an answer's body, so the connection can be reused
 PRUNE_INTERVAL_SECONDS = 600.0
@@ -95,6 +98,7 @@ class WebhookWorker:
         self._wakeup = asyncio.Event()
         self._serving: dict[queries.Key, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self._next_prune = asyncio.get_running_loop().time() + PRUNE_INTERVAL_SECONDS * random.uniform(0.1, 1.0)
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -107,14 +111,24 @@ class WebhookWorker:
         self._wakeup.set()
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._task, *self._serving.values()) if t is not None]
-        for task in tasks:
+        """A graceful stop (a deploy, a scale-down): no new claims and no new sends; the requests in
+        flight get their answer (at most WEBHOOK_TIMEOUT_SECONDS) and are recorded, so no other
+        replica sends them again. Only what is still running after that is cancelled."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        serving = list(self._serving.values())
+        if serving:
+            await asyncio.wait(serving, timeout=self._timeout + 2)
+        for task in serving:
             task.cancel()
-        for task in tasks:
+        for task in serving:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        # The events in flight were perhaps delivered, perhaps not: whoever takes the endpoints over
-        # sends them again. Giving the leases back lets that happen now rather than when they expire.
+        # The events still in flight were perhaps delivered, perhaps not: whoever takes the endpoints
+        # over sends them again. Giving the leases back lets that happen now rather than when they expire.
         with contextlib.suppress(*db.UNAVAILABLE, asyncpg.PostgresError, TimeoutError):
             await asyncio.wait_for(queries.release_all(self._pool, self.owner), 5)
         await self._client.aclose()
@@ -166,10 +180,11 @@ class WebhookWorker:
 
     async def _deliver(self, endpoint: Endpoint) -> None:
         current = await self._redeliver(endpoint)
+        more = False
         if current is not None and current.head_due:
-            current = await self._send_in_order(current)
+            current, more = await self._send_in_order(current)
         if current is not None:
-            await queries.release(self._pool, current.key, self.owner)
+            await queries.release(self._pool, current.key, self.owner, requeue=more)
 
     async def _redeliver(self, endpoint: Endpoint) -> Endpoint | None:
         """The redeliveries the staff asked for, each sent once, before the endpoint's own queue."""
@@ -188,41 +203,47 @@ class WebhookWorker:
                 return None
         return current
 
-    async def _send_in_order(self, endpoint: Endpoint) -> Endpoint | None:
-        """The events after the cursor, in position order; stops at the first failure (head of line)."""
+    async def _send_in_order(self, endpoint: Endpoint) -> tuple[Endpoint | None, bool]:
+        """The events after the cursor, in position order; stops at the first failure (head of line),
+        at the end of the endpoint's turn (TURN_SECONDS) or when the worker stops. Returns the
+        endpoint (None: the lease is gone) and whether events may still be waiting."""
         current = endpoint
+        loop = asyncio.get_running_loop()
+        turn_ends = loop.time() + TURN_SECONDS
         read = 0
         while read < EVENTS_PER_CLAIM:
             events = await queries.next_events(self._pool, current.key[0], current.delivered_position,
                                                EVENTS_PER_READ)
             read += len(events)
             if not events:
-                return current
+                return current, False
             for event in events:
                 if event["type"] not in current.events:
                     continue
+                if self._stopping or loop.time() >= turn_ends:
+                    return current, True
                 outcome = await self._send(current, event["position"], event["body"])
                 if outcome.error is not None:
                     await self._failed(current, event["position"], event["type"], outcome)
-                    return None  # the lease went back with the failure
+                    return None, False  # the lease went back with the failure
                 refreshed = await queries.record_done(self._pool, current.key, self.owner, event["position"],
                                                       event["type"], outcome.status, self._lease)
                 if refreshed is None:
-                    return None
+                    return None, False
                 current = Endpoint.of(refreshed)
                 if not current.enabled:
-                    return None
+                    return None, False
             # The events after the last one sent were not among the endpoint's types.
             last = events[-1]["position"]
             if last > current.delivered_position:
                 refreshed = await queries.record_done(self._pool, current.key, self.owner, last, None, None,
                                                       self._lease)
                 if refreshed is None:
-                    return None
+                    return None, False
                 current = Endpoint.of(refreshed)
             if len(events) < EVENTS_PER_READ:
-                return current
-        return current
+                return current, False
+        return current, True
 
     async def _failed(self, endpoint: Endpoint, position: int, event_type: str, outcome: Outcome) -> None:
         error = (outcome.error or "")[:500]

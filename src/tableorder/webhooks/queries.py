@@ -320,9 +320,12 @@ async def record_redelivery(pool: asyncpg.Pool, key: Key, owner: str, delivery_i
     return row
 
 
-async def release(pool: asyncpg.Pool, key: Key, owner: str) -> None:
-    await pool.execute("UPDATE webhook_endpoints SET lease_owner = NULL, lease_expires_at = NULL"
-                       " WHERE store_id = $1 AND id = $2 AND lease_owner = $3", *key, owner)
+async def release(pool: asyncpg.Pool, key: Key, owner: str, *, requeue: bool = False) -> None:
+    """`requeue`: the endpoint used up its turn with events still waiting; it is due again at once,
+    but behind every endpoint that was due before it (claims go by next_attempt_at)."""
+    await pool.execute("UPDATE webhook_endpoints SET lease_owner = NULL, lease_expires_at = NULL,"
+                       " next_attempt_at = CASE WHEN $4 THEN now() ELSE next_attempt_at END"
+                       " WHERE store_id = $1 AND id = $2 AND lease_owner = $3", *key, owner, requeue)
 
 
 async def release_all(pool: asyncpg.Pool, owner: str) -> None:
