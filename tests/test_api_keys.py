@@ -70,7 +70,10 @@ def admin_operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[
 
 
 def declared_scopes(operation: dict[str, Any]) -> list[list[str]]:
-    return [requirement["ApiKey"] for requirement in operation.get("security") or [] if "ApiKey" in requirement]
+    """The scope an operation names for API keys (`x-api-key-scope`), where it lists ApiKey."""
+    requirements = [r for r in operation.get("security") or [] if "ApiKey" in r]
+    assert requirements in ([], [{"ApiKey": []}]), operation.get("security")
+    return [[operation["x-api-key-scope"]]] if requirements else []
 
 
 async def create_key(client: httpx.AsyncClient, store: Store, scopes: list[str], name: str = "integration") -> str:

@@ -123,6 +123,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={"principal": Provide(admin_principal)},
         # Every admin operation: staff, or an API key holding the scope the operation declares.
         guards=[admin_scope_guard],
+        # Only the staff's operations take query parameters; the tablet's hot paths skip the check.
+        before_request=refuse_repeated_query_parameters,
         security=[{"AdminToken": []}],
     )
     guest = Router(
@@ -138,7 +140,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=None,
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=APIRequest,
-        before_request=refuse_repeated_query_parameters,
         middleware=[allowed_methods],
         openapi_config=openapi_config(settings),
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=True)

@@ -89,10 +89,10 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
                     type="http", scheme="bearer", bearer_format="tok_<prefix>_<secret>",
                     description="A store's API key, made by staff with POST /api/v1/admin/api-keys: "
                                 "`tok_` + an 8-character prefix + `_` + 43 characters. Valid on the admin API "
-                                "within its scopes: an operation that accepts keys lists the one scope it needs "
-                                "in its security requirement (403 without it); operations that do not list "
-                                "ApiKey are for staff only. Never accepted on the tablet's operations. Scopes: "
-                                + ", ".join(API_KEY_SCOPES) + "."),
+                                "within its scopes: an operation that accepts keys lists ApiKey in its security "
+                                f"and names the one scope it needs in `{API_KEY_SCOPE_FIELD}` (403 without it); "
+                                "operations that do not list ApiKey are for staff only. Never accepted on the "
+                                "tablet's operations. Scopes: " + ", ".join(API_KEY_SCOPES) + "."),
                 "AdminCookie": SecurityScheme(
                     type="apiKey", name=ADMIN_COOKIE, security_scheme_in="cookie",
                     description="Set by staff login (HttpOnly): honoured only by the staff's event stream, for a "
@@ -200,8 +200,21 @@ def _absent_not_null(schema: dict[str, Any]) -> dict[str, Any]:
 # --- 3. security ----------------------------------------------------------------------------------------
 
 
+# Where an operation names the scope an API key needs. The handlers declare it as the ApiKey
+# requirement's role name (what OpenAPI 3.1 allows, and what the admin guard reads); the published
+# document moves it here, since OpenAPI 3.0-minded tools (spectral's oas3-operation-security-defined,
+# stoplightio/spectral#2643) refuse role names on a scheme that is not OAuth2.
+API_KEY_SCOPE_FIELD = "x-api-key-scope"
+
+
 def _security(operation: dict[str, Any]) -> None:
-    operation.setdefault("security", [])
+    for requirement in operation.setdefault("security", []):
+        scopes = requirement.get(API_KEY_SCHEME)
+        if scopes:
+            operation[API_KEY_SCOPE_FIELD] = scopes[0]
+            requirement[API_KEY_SCHEME] = []
+            operation["description"] = (operation.get("description", "").rstrip()
+                                        + f"\n\nAn API key needs the scope `{scopes[0]}`.").lstrip()
 
 
 # --- 4. headers -----------------------------------------------------------------------------------------

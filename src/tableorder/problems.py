@@ -131,9 +131,11 @@ class APIRequest(Request[Any, Any, State]):
         raise ProblemError(400, f"The request body is {reason}.", slug="malformed-json")
 
 
-def refuse_repeated_query_parameters(request: Request[Any, Any, Any]) -> None:
-    """before_request hook: every query parameter of the API takes one value; one given twice
-    (`?limit=5&limit=500`) is refused rather than one of them silently chosen, and so is `null`."""
+async def refuse_repeated_query_parameters(request: Request[Any, Any, Any]) -> None:
+    """before_request hook of the routers whose operations take query parameters (the staff's):
+    every query parameter takes one value; one given twice (`?limit=5&limit=500`) is refused rather
+    than one of them silently chosen, and so is `null`. A coroutine on purpose: Litestar runs a
+    plain function hook in a worker thread, on every request (measured: GET /menu 3,000 → 3,800 req/s)."""
     query = request.scope["query_string"]
     if not query:
         return
