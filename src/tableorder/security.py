@@ -26,6 +26,7 @@ from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.spec import SecurityRequirement
 
+from tableorder.auth import queries as auth_queries
 from tableorder.documents import ApiKeyScope
 from tableorder.kit import header
 from tableorder.problems import ProblemError
@@ -135,17 +136,6 @@ class TokenService:
         return principal
 
 
-# Whether a verified token still holds: its subject exists in its store, the subject's credentials
-# are the ones it was issued under (or, for an admin, it is the token that changed them), and it
-# was not logged out. NULL when the subject is gone.
-_TOKEN_HOLDS = """
-SELECT CASE WHEN $1::text = 'admin'
-            THEN (SELECT a.credential_version = $4
-                         OR (a.kept_token = $5::uuid AND a.kept_version = a.credential_version)
-                    FROM admins a WHERE a.id = $2 AND a.store_id = $3)
-            ELSE (SELECT t.credential_version = $4 FROM tables t WHERE t.id = $2 AND t.store_id = $3) END
-       AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $5::uuid)
-"""
 
 
 # --- API keys -------------------------------------------------------------------------------------
@@ -211,13 +201,6 @@ def required_scope(handler: BaseRouteHandler) -> str | None:
     return None
 
 
-_KEY_FIND = "SELECT id, store_id, scopes FROM api_keys WHERE prefix = $1 AND secret_hash = $2"
-_KEY_FIND_AND_TOUCH = """
-UPDATE api_keys SET last_used_at = now() WHERE prefix = $1 AND secret_hash = $2 RETURNING id, store_id, scopes
-"""
-_KEY_TOUCH = "UPDATE api_keys SET last_used_at = now() WHERE store_id = $1 AND id = $2"
-# Whether a key still holds with (at least) the scopes a principal was given: for open streams.
-_KEY_HOLDS = "SELECT EXISTS (SELECT 1 FROM api_keys WHERE store_id = $1 AND id = $2 AND scopes @> $3::text[])"
 
 
 class Credentials:
@@ -259,10 +242,10 @@ class Credentials:
         generation, epoch = self._generations.get(principal.store_id, 0), self._epoch
         if principal.kind == "api_key":
             holds = bool(await self._pool.fetchval(
-                _KEY_HOLDS, principal.store_id, principal.subject_id, sorted(principal.scopes or ())))
+                auth_queries.KEY_HOLDS, principal.store_id, principal.subject_id, sorted(principal.scopes or ())))
         else:
             holds = bool(await self._pool.fetchval(
-                _TOKEN_HOLDS, principal.kind, principal.subject_id, principal.store_id, principal.version,
+                auth_queries.TOKEN_HOLDS, principal.kind, principal.subject_id, principal.store_id, principal.version,
                 principal.token_id))
         if self.enabled and generation == self._generations.get(principal.store_id, 0) and epoch == self._epoch:
             if self._size >= self._max_entries:
@@ -286,13 +269,14 @@ class Credentials:
         if principal is not None:
             if touch:
                 self._touched_now(prefix, now)
-                await self._pool.execute(_KEY_TOUCH, principal.store_id, principal.subject_id)
+                await self._pool.execute(auth_queries.KEY_TOUCH, principal.store_id, principal.subject_id)
             return principal
         changes, epoch = self._changes, self._epoch
         # The row is found by the key's prefix and hash (the prefix alone is public; comparing hashes
         # tells a guesser nothing about the secret), and its use is recorded in the same statement
         # unless this worker recorded it less than a minute ago.
-        row = await self._pool.fetchrow(_KEY_FIND_AND_TOUCH if touch else _KEY_FIND, prefix, api_key_hash(secret))
+        query = auth_queries.KEY_FIND_AND_TOUCH if touch else auth_queries.KEY_FIND
+        row = await self._pool.fetchrow(query, prefix, api_key_hash(secret))
         if row is None:
             raise unauthorized("The API key is not valid: it is unknown or was revoked.")
         if touch:

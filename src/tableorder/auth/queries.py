@@ -90,3 +90,26 @@ async def change_admin_password(conn: asyncpg.Pool, store_id: int, admin_id: int
         " WHERE id = $1 AND store_id = $2",
         admin_id, store_id, password_hash, kept_token)
     return done != "UPDATE 0"
+
+
+# --- what security.py asks per request (its answers are cached per worker) ---------------------
+
+# Whether a verified token still holds: its subject exists in its store, the subject's credentials
+# are the ones it was issued under (or, for an admin, it is the token that changed them), and it
+# was not logged out. NULL when the subject is gone.
+TOKEN_HOLDS = """
+SELECT CASE WHEN $1::text = 'admin'
+            THEN (SELECT a.credential_version = $4
+                         OR (a.kept_token = $5::uuid AND a.kept_version = a.credential_version)
+                    FROM admins a WHERE a.id = $2 AND a.store_id = $3)
+            ELSE (SELECT t.credential_version = $4 FROM tables t WHERE t.id = $2 AND t.store_id = $3) END
+       AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $5::uuid)
+"""
+
+KEY_FIND = "SELECT id, store_id, scopes FROM api_keys WHERE prefix = $1 AND secret_hash = $2"
+KEY_FIND_AND_TOUCH = """
+UPDATE api_keys SET last_used_at = now() WHERE prefix = $1 AND secret_hash = $2 RETURNING id, store_id, scopes
+"""
+KEY_TOUCH = "UPDATE api_keys SET last_used_at = now() WHERE store_id = $1 AND id = $2"
+# Whether a key still holds with (at least) the scopes a principal was given: for open streams.
+KEY_HOLDS = "SELECT EXISTS (SELECT 1 FROM api_keys WHERE store_id = $1 AND id = $2 AND scopes @> $3::text[])"
