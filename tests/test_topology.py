@@ -264,7 +264,7 @@ async def test_the_board_runs_live_through_nginx(topology: Topology, shop: Shop)
 
 # --- read routing --------------------------------------------------------------------------------------
 
-MENU_QUERY_MARK = "'categories', coalesce(("
+MENU_QUERY_MARK = "menu_json("  # migrations/documents.sql
 
 
 async def fetchval(cluster: Postgres, query: str, *args: Any) -> Any:
@@ -312,7 +312,7 @@ async def test_menu_and_history_reads_go_to_the_replica_writes_and_listen_stay_o
     table = shop.table_ids[1]
     await fill_every_worker(api, shop, f"/admin/tables/{table}/history", shop.admin)
     on_replica = read_connections(topology, "replica")
-    assert any(line.startswith("tableorder-read-") and "table_sessions" in line for line in on_replica), on_replica
+    assert any(line.startswith("tableorder-read-") and "history_page_json(" in line for line in on_replica), on_replica
     assert not any(line.startswith(("tableorder-api-", "tableorder-listener-")) for line in on_replica), on_replica
     on_primary = read_connections(topology, "primary")
     assert not any(line.startswith("tableorder-read-") for line in on_primary), on_primary
