@@ -9,7 +9,7 @@ import httpx
 from tests.conftest import ServerProcess
 from tests.helpers import Stores
 
-INSTANCE = re.compile(r"urn:tableorder:request:([0-9a-f]{32})")
+INSTANCE = re.compile(r"urn:tableorder:request:([0-9a-f]{13,})")
 
 
 async def test_a_given_request_id_is_echoed_and_names_the_problem(client: httpx.AsyncClient,

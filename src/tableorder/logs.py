@@ -15,6 +15,9 @@ def configure_logging(settings: Settings) -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # A request's id: the service's own lines pass it as `extra`, the access line gets it from
+        # the context variable set while the response starts (see request_id.py).
+        structlog.stdlib.ExtraAdder(allow=["request_id"]),
         request_id.add_to_log,
     ]
     renderer: structlog.types.Processor = (

@@ -127,7 +127,8 @@ class APIRequest(Request[Any, Any, State]):
                     value = {name: field if _strictly_valid(struct, name, field) else _NOT_STRICT
                              for name, field in value.items()}
             return value
-        log.info("rejected the body of %s %s: %s", self.method, self.url.path, reason)
+        log.info("rejected the body of %s %s: %s", self.method, self.url.path, reason,
+                 extra=request_id.log_extra(self.scope))
         raise ProblemError(400, f"The request body is {reason}.", slug="malformed-json")
 
 
@@ -207,11 +208,12 @@ def problem_response(
     slug: str | None = None,
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
+    request: Request[Any, Any, Any] | None = None,
 ) -> Response[Problem]:
     phrase = HTTPStatus(status).phrase
     slug = slug or phrase.lower().replace(" ", "-").replace("'", "")
     body = Problem(type=f"urn:tableorder:problem:{slug}", title=phrase, status=status, detail=detail,
-                   errors=errors, instance=request_id.instance())
+                   errors=errors, instance=request_id.instance(request.scope) if request is not None else None)
     return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -281,34 +283,38 @@ def handle_validation(request: Request[Any, Any, Any], exc: ValidationException)
     errors = _field_errors(exc.extra)
     if any("malformed" in e.message.lower() or "invalid json" in e.message.lower() for e in errors):
         return problem_response(400, "The request body is not valid JSON.", slug="malformed-json",
-                                errors=errors)
+                                errors=errors, request=request)
     errors = _field_errors(exc.extra, _body_errors(request))
-    return problem_response(422, "The request has invalid fields.", slug="validation-error", errors=errors)
+    return problem_response(422, "The request has invalid fields.", slug="validation-error", errors=errors,
+                            request=request)
 
 
-def handle_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     if isinstance(exc, ProblemError):
         return problem_response(exc.status_code, exc.detail, slug=exc.slug, errors=exc.errors,
-                                headers=exc.headers)
-    return problem_response(exc.status_code, exc.detail, headers=exc.headers)
+                                headers=exc.headers, request=request)
+    return problem_response(exc.status_code, exc.detail, headers=exc.headers, request=request)
 
 
-def handle_data_error(_: Request[Any, Any, Any], exc: asyncpg.DataError) -> Response[Problem]:
+def handle_data_error(request: Request[Any, Any, Any], exc: asyncpg.DataError) -> Response[Problem]:
     # Values that pass the API types but not PostgreSQL (NUL bytes, out-of-range numbers): the
     # statement failed as a whole, so nothing was written.
     return problem_response(422, f"A value was rejected by the database: {exc.__class__.__name__}.",
-                            slug="validation-error")
+                            slug="validation-error", request=request)
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     if isinstance(exc, UnicodeEncodeError):
-        return problem_response(422, "A text value is not valid Unicode.", slug="validation-error")
+        return problem_response(422, "A text value is not valid Unicode.", slug="validation-error",
+                                request=request)
     if isinstance(exc, db.UNAVAILABLE):
-        log.warning("database unavailable during %s %s: %r", request.method, request.url.path, exc)
+        log.warning("database unavailable during %s %s: %r", request.method, request.url.path, exc,
+                    extra=request_id.log_extra(request.scope))
         return problem_response(503, "The database is unavailable; try again shortly.",
-                                headers={"Retry-After": "2"})
-    log.exception("unhandled error during %s %s", request.method, request.url.path)
-    return problem_response(500, "An unexpected error occurred.")
+                                headers={"Retry-After": "2"}, request=request)
+    log.exception("unhandled error during %s %s", request.method, request.url.path,
+                  extra=request_id.log_extra(request.scope))
+    return problem_response(500, "An unexpected error occurred.", request=request)
 
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
