@@ -13,7 +13,7 @@ from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 
 from tableorder import db
-from tableorder.allow import allowed_methods
+from tableorder.allow import AllowedMethods
 from tableorder.apikeys.controller import ApiKeyController
 from tableorder.asyncapi import asyncapi_route
 from tableorder.auth.controller import AdminPasswordController, AuthController, LogoutController
@@ -140,7 +140,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=None,
         exception_handlers=EXCEPTION_HANDLERS,
         request_class=APIRequest,
-        middleware=[allowed_methods],
         openapi_config=openapi_config(settings),
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=True)
         if settings.cors_origins else None,
@@ -150,7 +149,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_startup=[lambda app: _init_state(app, settings)],
     )
     # Outermost, so requests that match no route (404, 405) get their id too.
-    app.asgi_handler = RequestIdMiddleware(app.asgi_handler)
+    app.asgi_handler = RequestIdMiddleware(AllowedMethods(app.asgi_handler, app))
     return app
 
 
