@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 import httpx
+import uvicorn
+from litestar.types import ASGIApp
 
 from tableorder.security import hash_password_sync
 
@@ -105,3 +110,21 @@ async def place(client: httpx.AsyncClient, table: Table, lines: list[tuple[int, 
     headers = {**table.headers, **({"Idempotency-Key": idempotency_key} if idempotency_key else {})}
     payload = {"items": [{"menu_item_id": i, "quantity": q} for i, q in lines], **body}
     return await client.post("/orders", json=payload, headers=headers)
+
+
+class _QuietServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # leave pytest's signal handlers alone
+        yield
+
+
+async def serve_on_loopback(app: ASGIApp, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """A real HTTP server (a webhook receiver) on 127.0.0.1:`port`, started; stop it with
+    `server.should_exit = True` and await the task."""
+    server = _QuietServer(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", interface="asgi3",
+                                         log_level="warning", access_log=False))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "the receiver did not start"
+        await asyncio.sleep(0.01)
+    return server, task

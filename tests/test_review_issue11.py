@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -22,15 +22,10 @@ import uvicorn
 
 from tableorder import db
 from tests.conftest import ServerProcess, free_port
-from tests.helpers import Store, Stores, bearer, place
+from tests.helpers import Store, Stores, bearer, place, serve_on_loopback
 
 # --- a receiver on loopback ---------------------------------------------------------------------------
 
-
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # leave pytest's signal handlers alone
-        yield
 
 
 class Sink:
@@ -72,12 +67,7 @@ class Sink:
         await send({"type": "http.response.body", "body": b""})
 
     async def __aenter__(self) -> Sink:
-        self._server = _QuietServer(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, lifespan="off",
-                                                   interface="asgi3", log_level="warning", access_log=False))
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            assert not self._task.done(), "the receiver did not start"
-            await asyncio.sleep(0.01)
+        self._server, self._task = await serve_on_loopback(self.app, self.port)
         return self
 
     async def __aexit__(self, *_: object) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import os
 import signal
@@ -32,7 +31,7 @@ from tableorder import db
 from tableorder.events.housekeeping import prune
 from tableorder.settings import Settings, SettingsError
 from tests.conftest import ServerProcess, free_port
-from tests.helpers import Store, Stores, place
+from tests.helpers import Store, Stores, place, serve_on_loopback
 
 ALL_TYPES = ["order.created", "order.updated", "order.cancelled", "table.session_closed", "menu.updated"]
 OTHER_SECRET = "whsec_" + base64.b64encode(b"not the endpoint's secret, 32 b.").decode()
@@ -65,11 +64,6 @@ class Received:
             return False
         return True
 
-
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # leave pytest's signal handlers alone
-        yield
 
 
 @dataclass
@@ -111,12 +105,7 @@ class Receiver:
 
     async def start(self) -> Receiver:
         self.release = asyncio.Event()
-        self._server = _QuietServer(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, lifespan="off",
-                                                   interface="asgi3", log_level="warning", access_log=False))
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            assert not self._task.done(), "the receiver did not start"
-            await asyncio.sleep(0.01)
+        self._server, self._task = await serve_on_loopback(self.app, self.port)
         return self
 
     async def stop(self) -> None:
