@@ -176,3 +176,25 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- Kitchen tickets (migration 0009): when an order commits, one ticket per station its lines go to.
+-- TO BE WRITTEN (issue 12, kitchen stations).
+CREATE OR REPLACE FUNCTION orders_route_tickets() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN NULL;
+END
+$$;
+
+-- ticket.created / ticket.done. TO BE WRITTEN (issue 12, kitchen stations).
+CREATE OR REPLACE FUNCTION tickets_record_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN NULL;
+END
+$$;
+
+-- call.created / call.resolved. TO BE WRITTEN (issue 12, staff call).
+CREATE OR REPLACE FUNCTION staff_calls_record_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN NULL;
+END
+$$;

@@ -91,7 +91,7 @@ async def test_the_database_holds_exactly_the_functions_of_documents_sql(pool: a
 
 
 async def test_documents_sql_replays_without_changing_anything(database_url: str, pool: asyncpg.Pool) -> None:
-    query = "SELECT proname, prosrc FROM pg_proc WHERE proname LIKE '%json%' ORDER BY proname"
+    query = "SELECT proname, prosrc FROM pg_proc WHERE proname LIKE '%json%' ORDER BY proname, oid"
     before = await pool.fetch(query)
     await asyncio.to_thread(db.replay_documents, database_url)
     await asyncio.to_thread(db.replay_documents, database_url)

@@ -38,6 +38,11 @@ EXPECTED_TABLES = {
     "api_keys",  # 0006
     "webhook_endpoints",  # 0007
     "webhook_deliveries",  # 0007
+    "stations",  # 0009
+    "option_groups",  # 0009
+    "options",  # 0009
+    "tickets",  # 0009
+    "staff_calls",  # 0009
 }
 EXPECTED_FUNCTIONS = {
     "order_json",

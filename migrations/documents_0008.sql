@@ -1,0 +1,178 @@
+-- The documents of the API and of the event feed, built by PostgreSQL: one function per shape,
+-- each named by the Struct it must decode into (src/tableorder/documents.py, `SQL`).
+--
+-- Replayable: every statement is CREATE OR REPLACE, so the file can run any number of times and
+-- leaves the same functions. Migration 0008 first ran it; `tableorder migrate` (db.migrate) runs it
+-- again after every upgrade to head, so changing a document is an edit here and nothing else. A
+-- change of a function's signature or return type, or a function that reads a table a later
+-- revision adds, still needs a revision (DROP FUNCTION there, then this file recreates it).
+-- tests/test_documents.py checks that the database holds exactly these definitions and that every
+-- document decodes strictly into its Struct.
+
+-- Store: a store (tenant).
+CREATE OR REPLACE FUNCTION store_json(s stores) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('id', s.id, 'code', s.code, 'name', s.name)
+$$;
+
+-- Order: an order with its lines (SPEC section 3).
+CREATE OR REPLACE FUNCTION order_json(o orders) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', o.id, 'order_no', o.order_no, 'table_id', o.table_id, 'table_number', o.table_number,
+        'session_id', o.session_id, 'status', o.status,
+        'items', (SELECT coalesce(json_agg(json_build_object(
+                        'menu_item_id', l.menu_item_id, 'name', l.name, 'unit_price', l.unit_price,
+                        'quantity', l.quantity, 'line_total', l.unit_price::bigint * l.quantity)
+                    ORDER BY l.line_no), '[]'::json)
+                  FROM order_lines l WHERE l.order_id = o.id),
+        'total_amount', o.total_amount, 'note', o.note,
+        'created_at', o.created_at, 'updated_at', o.updated_at)
+$$;
+
+-- Session: a session with its totals; cancelled orders count in no total.
+CREATE OR REPLACE FUNCTION session_json(s table_sessions) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', s.id, 'table_id', s.table_id, 'table_number', s.table_number,
+        'started_at', s.started_at, 'closed_at', s.closed_at,
+        'order_count', count(o.id), 'total_amount', coalesce(sum(o.total_amount), 0))
+    FROM orders o WHERE o.session_id = s.id AND o.status <> 'cancelled'
+$$;
+
+-- Table: a table as the staff board shows it, with its open session, if any.
+CREATE OR REPLACE FUNCTION table_json(t tables) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', t.id, 'number', t.number,
+        'session', (SELECT session_json(s) FROM table_sessions s WHERE s.table_id = t.id AND s.closed_at IS NULL))
+$$;
+
+-- TableOrders: a table's open session, its total and its orders, newest first. As UTF-8 bytes
+-- (bytea): a str holding one emoji takes 4 bytes a character in Python, and this document is as
+-- large as a session is (SESSION_MAX_ORDERS bounds it).
+CREATE OR REPLACE FUNCTION table_orders_json(p_store_id bigint, p_table_id bigint) RETURNS bytea
+LANGUAGE sql STABLE AS $$
+    SELECT convert_to(json_build_object(
+        'session', CASE WHEN s.id IS NOT NULL THEN session_json(s) END,
+        'total_amount', coalesce((SELECT sum(o.total_amount) FROM orders o
+                                   WHERE o.session_id = s.id AND o.status <> 'cancelled'), 0),
+        'orders', coalesce((SELECT json_agg(order_json(o) ORDER BY o.created_at DESC, o.id DESC)
+                              FROM orders o WHERE o.session_id = s.id), '[]'))::text, 'UTF8')
+      FROM (SELECT 1) AS one
+      LEFT JOIN table_sessions s ON s.table_id = p_table_id AND s.store_id = p_store_id AND s.closed_at IS NULL
+$$;
+
+-- ClosedSession: a session of a table's history with its orders, newest first.
+CREATE OR REPLACE FUNCTION closed_session_json(s table_sessions) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT (session_json(s)::jsonb || jsonb_build_object('orders', coalesce(
+               (SELECT jsonb_agg(order_json(o)::jsonb ORDER BY o.created_at DESC, o.id DESC)
+                  FROM orders o WHERE o.session_id = s.id), '[]'::jsonb)))::json
+$$;
+
+-- HistoryPage: a table's closed sessions, newest first, NULL when the store has no such table.
+-- Dates are the store's business days (its own time zone), both ends inclusive, on closing time.
+-- A page holds at most p_limit sessions, and only as many as fit in about p_budget orders (a
+-- session starting within the budget is included whole, so a page holds at least one session).
+CREATE OR REPLACE FUNCTION history_page_json(p_store_id bigint, p_table_id bigint, p_from date, p_to date,
+                                             p_limit integer, p_offset integer, p_budget integer)
+RETURNS json LANGUAGE sql STABLE AS $$
+    WITH target AS (
+        SELECT t.id, s.timezone FROM tables t JOIN stores s ON s.id = t.store_id
+         WHERE t.id = p_table_id AND t.store_id = p_store_id
+    ), matching AS (
+        SELECT ts.* FROM table_sessions ts JOIN target ON ts.table_id = target.id
+         WHERE ts.closed_at IS NOT NULL
+           AND (p_from IS NULL OR ts.closed_at >= (p_from::timestamp AT TIME ZONE target.timezone))
+           AND (p_to IS NULL OR ts.closed_at < ((p_to + 1)::timestamp AT TIME ZONE target.timezone))
+    ), limited AS (
+        SELECT m.id, m.closed_at, sizes.orders FROM matching m
+         CROSS JOIN LATERAL (SELECT count(*) AS orders FROM orders o WHERE o.session_id = m.id) AS sizes
+         ORDER BY m.closed_at DESC, m.id DESC LIMIT p_limit OFFSET p_offset
+    ), page AS (
+        SELECT id FROM (SELECT id, sum(orders) OVER (ORDER BY closed_at DESC, id DESC) - orders AS before
+                          FROM limited) AS running
+         WHERE before < p_budget
+    )
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM target) THEN json_build_object(
+        'items', (SELECT coalesce(json_agg(closed_session_json(s) ORDER BY s.closed_at DESC, s.id DESC), '[]')
+                    FROM page JOIN table_sessions s ON s.id = page.id),
+        'total', (SELECT count(*) FROM matching),
+        'limit', p_limit,
+        'offset', p_offset) END
+$$;
+
+-- Category: a menu category as staff manage it.
+CREATE OR REPLACE FUNCTION category_json(c menu_categories) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('id', c.id, 'name', c.name, 'sort_order', c.sort_order)
+$$;
+
+-- MenuItem: a menu item as staff manage it.
+CREATE OR REPLACE FUNCTION menu_item_json(i menu_items) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', i.id, 'category_id', i.category_id, 'name', i.name, 'description', i.description,
+        'price', i.price, 'image_url', i.image_url, 'sort_order', i.sort_order, 'available', i.available)
+$$;
+
+-- Menu: the tablet's whole menu (at most 9.6 MB within migration 0005's bounds), as UTF-8 bytes;
+-- NULL when the store does not exist.
+CREATE OR REPLACE FUNCTION menu_json(p_store_id bigint) RETURNS bytea LANGUAGE sql STABLE AS $$
+    SELECT convert_to(json_build_object(
+        'store', store_json(s),
+        'categories', coalesce((
+            SELECT json_agg(json_build_object(
+                       'id', c.id, 'name', c.name, 'sort_order', c.sort_order,
+                       'items', coalesce((
+                            SELECT json_agg(json_build_object(
+                                       'id', i.id, 'name', i.name, 'description', i.description, 'price', i.price,
+                                       'image_url', i.image_url, 'sort_order', i.sort_order, 'available', i.available)
+                                   ORDER BY i.sort_order, i.id)
+                              FROM menu_items i WHERE i.category_id = c.id), '[]'))
+                   ORDER BY c.sort_order, c.id)
+              FROM menu_categories c WHERE c.store_id = s.id), '[]'))::text, 'UTF8')
+      FROM stores s WHERE s.id = p_store_id
+$$;
+
+-- TableSessionClosed: the data of `table.session_closed`.
+CREATE OR REPLACE FUNCTION session_closed_json(s table_sessions) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('id', s.table_id, 'number', s.table_number, 'session', NULL,
+                             'closed_session', session_json(s))
+$$;
+
+-- MenuUpdated: the data of `menu.updated`; p_entity is the table the trigger fired on.
+CREATE OR REPLACE FUNCTION menu_updated_json(p_entity text, p_id bigint, p_op text) RETURNS json
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT json_build_object('entity', CASE p_entity WHEN 'menu_items' THEN 'menu_item' ELSE 'category' END,
+                             'id', p_id, 'op', lower(p_op))
+$$;
+
+-- The event triggers (migration 0001 creates the triggers): each records its event with the
+-- document above as its data.
+
+-- Deferred to commit: an order's lines are in place by then, and the store row is locked only
+-- for the last moment of the transaction.
+CREATE OR REPLACE FUNCTION orders_record_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM record_event(
+        NEW.store_id,
+        CASE WHEN TG_OP = 'INSERT' THEN 'order.created'
+             WHEN NEW.status = 'cancelled' THEN 'order.cancelled'
+             ELSE 'order.updated' END,
+        NEW.table_id,
+        order_json(NEW));
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION table_sessions_record_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM record_event(NEW.store_id, 'table.session_closed', NEW.table_id, session_closed_json(NEW));
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION menu_record_event() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+BEGIN
+    IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+    PERFORM record_event(r.store_id, 'menu.updated', NULL, menu_updated_json(TG_TABLE_NAME, r.id, TG_OP));
+    RETURN NULL;
+END
+$$;
