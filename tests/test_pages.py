@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import ServerProcess
 
-PAGES = ["/", "/admin"]
+PAGES = ["/", "/admin", "/kitchen"]
 # Static `import ... from "x"`, `import "x"` and `export ... from "x"` in an ES module.
 MODULE_IMPORT = re.compile(
     r"""^\s*(?:import\s*["']([^"']+)["']|(?:import|export)\b[^;'"]*?\bfrom\s*["']([^"']+)["'])""", re.MULTILINE)

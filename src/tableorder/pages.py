@@ -1,4 +1,5 @@
-"""The web pages: the guest tablet at `/`, the staff board at `/admin`, their files under `/static/`.
+"""The web pages: the guest tablet at `/`, the staff board at `/admin`, the kitchen display at `/kitchen`,
+their files under `/static/`.
 
 Static HTML, CSS and ES modules from `web/` in this package, no build step. Served directly (development,
 tests) the pages carry the same Content-Security-Policy as the edge (nginx/nginx.conf), so a page that
@@ -78,6 +79,12 @@ def admin_page(request: Request[Any, Any, Any]) -> Response[bytes]:
     return _file_response(request, WEB / "admin" / "index.html", page=True)
 
 
+@get(["/kitchen", "/kitchen/"], include_in_schema=False, sync_to_thread=False, name="kitchen-page")
+def kitchen_page(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """The kitchen display: one station's open tickets, live, with `Done` per ticket."""
+    return _file_response(request, WEB / "kitchen" / "index.html", page=True)
+
+
 @get("/static/{file_path:path}", include_in_schema=False, sync_to_thread=False, name="web-asset")
 def web_asset(request: Request[Any, Any, Any], file_path: str) -> Response[bytes]:
     """A file of the pages, by its path under web/; only known suffixes, never outside web/."""
@@ -91,4 +98,4 @@ def web_asset(request: Request[Any, Any, Any], file_path: str) -> Response[bytes
     return _file_response(request, path)
 
 
-pages = Router(path="/", route_handlers=[tablet_page, admin_page, web_asset], include_in_schema=False)
+pages = Router(path="/", route_handlers=[tablet_page, admin_page, kitchen_page, web_asset], include_in_schema=False)
