@@ -177,17 +177,60 @@ BEGIN
 END
 $$;
 
--- Kitchen tickets (migration 0009): when an order commits, one ticket per station its lines go to.
--- TO BE WRITTEN (issue 12, kitchen stations).
+-- Station: a kitchen station as staff manage it.
+CREATE OR REPLACE FUNCTION station_json(s stations) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('id', s.id, 'name', s.name, 'sort_order', s.sort_order)
+$$;
+
+-- Ticket: what one station makes for one order: the order's lines routed there (with their options
+-- snapshot) and its note; the order's number and table as they are now (a moved order shows its new
+-- table). station_id is NULL once the station was deleted; station_name stays.
+CREATE OR REPLACE FUNCTION ticket_json(t tickets) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', t.id, 'order_id', t.order_id, 'order_no', o.order_no, 'table_id', o.table_id,
+        'table_number', o.table_number, 'station_id', t.station_id, 'station_name', t.station_name,
+        'note', o.note,
+        'lines', (SELECT coalesce(json_agg(json_build_object(
+                         'name', l.name, 'quantity', l.quantity, 'options', l.options) ORDER BY l.line_no), '[]'::json)
+                    FROM order_lines l WHERE l.order_id = t.order_id AND l.station_id = t.line_station_id),
+        'created_at', t.created_at, 'done_at', t.done_at)
+      FROM orders o WHERE o.id = t.order_id
+$$;
+
+-- Kitchen tickets (migration 0009): when an order commits, one ticket per station its lines go to
+-- (order_lines.station_id, the snapshot place_order() takes); lines with no station make none, nor
+-- do lines of a station deleted meanwhile. Deferred, after orders_record_created: order.created
+-- comes first in the feed, then its tickets' ticket.created.
 CREATE OR REPLACE FUNCTION orders_route_tickets() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    INSERT INTO tickets (store_id, order_id, station_id, line_station_id, station_name)
+    SELECT NEW.store_id, NEW.id, s.id, s.id, s.name
+      FROM stations s
+     WHERE s.store_id = NEW.store_id
+       AND s.id IN (SELECT l.station_id FROM order_lines l WHERE l.order_id = NEW.id)
+     ORDER BY s.sort_order, s.id;
     RETURN NULL;
 END
 $$;
 
--- ticket.created / ticket.done. TO BE WRITTEN (issue 12, kitchen stations).
+-- ticket.created / ticket.done, on the admin stream only (table_id is the order's table, for
+-- webhooks and filters; the table streams do not carry ticket events).
 CREATE OR REPLACE FUNCTION tickets_record_event() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'INSERT' OR (OLD.done_at IS NULL AND NEW.done_at IS NOT NULL) THEN
+        PERFORM record_event(NEW.store_id, CASE WHEN TG_OP = 'INSERT' THEN 'ticket.created' ELSE 'ticket.done' END,
+                             (SELECT o.table_id FROM orders o WHERE o.id = NEW.order_id), ticket_json(NEW));
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- An order that became completed (its last ticket done, or staff completing it by hand) has nothing
+-- left to make: its open tickets are done too (each records ticket.done), so no display keeps them.
+CREATE OR REPLACE FUNCTION orders_complete_tickets() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE tickets SET done_at = greatest(clock_timestamp(), created_at)
+     WHERE order_id = NEW.id AND done_at IS NULL;
     RETURN NULL;
 END
 $$;

@@ -27,9 +27,11 @@ from tableorder.documents import (
     Order,
     OrderPage,
     Session,
+    Station,
     Table,
     TableOrders,
     TableToken,
+    Ticket,
     WebhookDelivery,
     WebhookDeliveryPage,
     WebhookEndpoint,
@@ -102,7 +104,7 @@ async def test_documents_sql_replays_without_changing_anything(database_url: str
 
 
 async def test_every_endpoint_sends_its_struct_exactly(client: httpx.AsyncClient, stores: Stores,
-                                                      server: ServerProcess) -> None:
+                                                      server: ServerProcess, pool: asyncpg.Pool) -> None:
     store = await stores.create(tables=2, items=3)
     table, other = store.tables[1], store.tables[2]
     admin = store.admin
@@ -171,6 +173,18 @@ async def test_every_endpoint_sends_its_struct_exactly(client: httpx.AsyncClient
                           json={"available": False, "image_url": None})
     assert sold_out.available is False and sold_out.image_url is None
 
+    # staff: kitchen stations and their tickets
+    station = await call("POST", "/admin/stations", Station, status=201, headers=admin, json={"name": "주방"})
+    await call("GET", "/admin/stations", list[Station], headers=admin)
+    await call("GET", f"/admin/stations/{station.id}", Station, headers=admin)
+    await call("PATCH", f"/admin/stations/{station.id}", Station, headers=admin, json={"sort_order": 1})
+    await pool.execute("UPDATE menu_categories SET station_id = $1 WHERE id = $2", station.id, store.category_id)
+    assert (await place(client, other, [(first, 2)], note="well done")).status_code == 201
+    [ticket] = await call("GET", f"/admin/stations/{station.id}/tickets", list[Ticket], headers=admin)
+    assert ticket.note == "well done" and [(line.name, line.quantity) for line in ticket.lines] == [("Dish 1", 2)]
+    done = await call("POST", f"/admin/tickets/{ticket.id}/done", Ticket, headers=admin)
+    assert done.done_at is not None
+
     # staff: API keys and webhooks (a URL that does not resolve here is accepted and retried later)
     key = await call("POST", "/admin/api-keys", ApiKeyCreated, status=201, headers=admin,
                      json={"name": "POS", "scopes": ["orders:read"]})
@@ -219,6 +233,11 @@ async def test_every_event_type_sends_its_struct_exactly(client: httpx.AsyncClie
     await client.patch(f"/admin/orders/{order['id']}", json={"status": "preparing"}, headers=store.admin)
     await client.delete(f"/admin/orders/{other['id']}", headers=store.admin)
     await client.post(f"/admin/tables/{table.id}/close-session", headers=store.admin)
+    station = (await client.post("/admin/stations", json={"name": "바"}, headers=store.admin)).json()
+    await pool.execute("UPDATE menu_categories SET station_id = $1 WHERE id = $2", station["id"], store.category_id)
+    routed = (await place(client, store.tables[1], [(first, 1)], note="extra ice")).json()
+    ticket_id = await pool.fetchval("SELECT id FROM tickets WHERE order_id = $1", routed["id"])
+    assert (await client.post(f"/admin/tickets/{ticket_id}/done", headers=store.admin)).status_code == 200
     await client.patch(f"/admin/menu-items/{first}", json={"available": False}, headers=store.admin)
     last = await pool.fetchval("SELECT max(position) FROM events WHERE store_id = $1", store.id)
 

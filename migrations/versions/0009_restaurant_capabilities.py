@@ -119,10 +119,13 @@ CREATE TABLE tickets (
     store_id     bigint NOT NULL REFERENCES stores ON DELETE CASCADE,
     order_id     bigint NOT NULL REFERENCES orders ON DELETE CASCADE,
     station_id   bigint,
+    -- The station its lines were routed to (their order_lines.station_id): kept when the station is
+    -- deleted (station_id becomes NULL, station_name stays), so the ticket still shows its lines.
+    line_station_id bigint NOT NULL,
     station_name text NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now(),
     done_at      timestamptz CHECK (done_at >= created_at),
-    UNIQUE (order_id, station_id),
+    UNIQUE (order_id, line_station_id),
     FOREIGN KEY (station_id, store_id) REFERENCES stations (id, store_id) ON DELETE SET NULL (station_id)
 );
 CREATE INDEX tickets_open ON tickets (station_id, created_at, id) WHERE done_at IS NULL;
@@ -157,6 +160,10 @@ CREATE CONSTRAINT TRIGGER orders_route_tickets AFTER INSERT ON orders
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION orders_route_tickets();
 CREATE TRIGGER tickets_record AFTER INSERT OR UPDATE OF done_at ON tickets
     FOR EACH ROW EXECUTE FUNCTION tickets_record_event();
+-- An order completed (by its last ticket, or by staff by hand) has nothing left to make.
+CREATE TRIGGER orders_complete_tickets AFTER UPDATE OF status ON orders
+    FOR EACH ROW WHEN (NEW.status = 'completed' AND OLD.status <> 'completed')
+    EXECUTE FUNCTION orders_complete_tickets();
 CREATE TRIGGER staff_calls_record AFTER INSERT OR UPDATE OF resolved_at ON staff_calls
     FOR EACH ROW EXECUTE FUNCTION staff_calls_record_event();
 """
@@ -165,12 +172,16 @@ CREATE TRIGGER staff_calls_record AFTER INSERT OR UPDATE OF resolved_at ON staff
 ADDED = [
     "orders_route_tickets()",
     "tickets_record_event()",
+    "orders_complete_tickets()",
     "staff_calls_record_event()",
 ]
 
 DOWNGRADE = f"""
 DROP TRIGGER staff_calls_record ON staff_calls;
+DROP TRIGGER orders_complete_tickets ON orders;
 DROP TRIGGER tickets_record ON tickets;
+-- Documents of a new table's rows (documents.sql) go before their table does.
+DROP FUNCTION ticket_json(tickets), station_json(stations);
 DROP TRIGGER orders_route_tickets ON orders;
 DELETE FROM events WHERE type NOT IN ({EVENT_TYPES_0008});
 ALTER TABLE events DROP CONSTRAINT events_type_check,

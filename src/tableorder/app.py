@@ -39,6 +39,7 @@ from tableorder.security import (
     table_principal,
 )
 from tableorder.settings import Settings
+from tableorder.stations.controller import AdminStationController, AdminTicketController
 from tableorder.tables.controller import AdminTableController
 from tableorder.webhooks.controller import WebhookController
 from tableorder.webhooks.delivery import WebhookWorker
@@ -118,7 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             AdminOrderController, AdminStreamController, AdminTableController,
             AdminCategoryController, AdminMenuItemController, AdminPasswordController, ApiKeyController,
-            WebhookController,
+            WebhookController, AdminStationController, AdminTicketController,
         ],
         dependencies={"principal": Provide(admin_principal)},
         # Every admin operation: staff, or an API key holding the scope the operation declares.

@@ -86,6 +86,18 @@ class OrderLine(Document):
     line_total: Won
 
 
+PriceDelta = Annotated[int, msgspec.Meta(ge=-10_000_000, le=10_000_000,
+                                          description="What the option adds to the unit price, in integer won")]
+
+
+class LineOption(Document):
+    """An option chosen on an order line: a snapshot of its group, name and price when it was placed."""
+
+    group: str
+    name: str
+    price_delta: PriceDelta
+
+
 class Order(Document):
     """An order. Priced by the server; `order_no` is unique per store per business day."""
 
@@ -217,6 +229,46 @@ class Menu(Document):
     categories: list[MenuCategory]
 
 
+# --- kitchen stations and tickets ------------------------------------------------------------------------
+
+
+class Station(Document):
+    """A kitchen station (the kitchen, the bar): where the lines of the categories and items routed to
+    it are made."""
+
+    SQL: ClassVar[str] = "station_json"
+    id: Id
+    name: str
+    sort_order: int
+
+
+class TicketLine(Document):
+    """A line of a ticket: what to make, how many, with which options."""
+
+    name: str
+    quantity: Quantity
+    options: list[LineOption]
+
+
+class Ticket(Document):
+    """What one station makes for one order: the order's lines routed there and its note. `done_at` is
+    None while it is open. `station_id` is None once the station was deleted (`station_name` stays);
+    `table_id` None once the table was deleted."""
+
+    SQL: ClassVar[str] = "ticket_json"
+    id: Id
+    order_id: Id
+    order_no: Annotated[int, msgspec.Meta(ge=1)]
+    table_id: Id | None
+    table_number: TableNumber
+    station_id: Id | None
+    station_name: str
+    note: str | None
+    lines: list[TicketLine]
+    created_at: Timestamp
+    done_at: Timestamp | None
+
+
 # --- event payloads -------------------------------------------------------------------------------------
 
 
@@ -256,6 +308,8 @@ EVENT_DATA: dict[str, type[Document]] = {
     "order.cancelled": Order,
     "table.session_closed": TableSessionClosed,
     "menu.updated": MenuUpdated,
+    "ticket.created": Ticket,
+    "ticket.done": Ticket,
     "resync": Resync,
 }
 
@@ -294,7 +348,7 @@ class ApiKeyCreated(ApiKey):
 
 # The event types of the store's feed a webhook endpoint can subscribe to.
 WebhookEventType = Literal["order.created", "order.updated", "order.cancelled", "table.session_closed",
-                           "menu.updated"]
+                           "menu.updated", "ticket.created", "ticket.done"]
 
 
 class WebhookEndpoint(Document):

@@ -20,6 +20,7 @@ from tableorder.health import Health, Readiness
 from tableorder.menu.schemas import CategoryCreate, CategoryUpdate, MenuItemCreate, MenuItemUpdate
 from tableorder.orders.schemas import OrderCreate, OrderLineIn, OrderStatusUpdate
 from tableorder.problems import FieldError, Problem
+from tableorder.stations.schemas import StationCreate, StationUpdate
 from tableorder.tables.schemas import TableCreate, TableUpdate
 from tableorder.webhooks import schemas as w
 
@@ -60,6 +61,14 @@ DELIVERY = d.WebhookDelivery(
     next_attempt_at=None, redeliver_requested_at=None)
 API_KEY = d.ApiKey(id=3, name="POS integration", scopes=["orders:read", "events:read"], prefix="k3v9x2qa",
                    created_at=SEATED, last_used_at=PLACED)
+KITCHEN = d.Station(id=2, name="주방", sort_order=0)
+TICKET = d.Ticket(
+    id=2210, order_id=1042, order_no=17, table_id=12, table_number=7, station_id=2, station_name="주방",
+    note="No spring onion, please",
+    lines=[d.TicketLine(name="김치찌개", quantity=2,
+                        options=[d.LineOption(group="맵기", name="매운맛", price_delta=0)]),
+           d.TicketLine(name="공기밥", quantity=1, options=[])],
+    created_at=PLACED, done_at=None)
 
 # The `data` of one event of each type, in the order of a table's visit.
 PAYLOADS: dict[str, msgspec.Struct] = {
@@ -68,6 +77,8 @@ PAYLOADS: dict[str, msgspec.Struct] = {
     "order.cancelled": msgspec.structs.replace(ORDER, status="cancelled", updated_at=PREPARING),
     "table.session_closed": d.TableSessionClosed(id=12, number=7, session=None, closed_session=CLOSED_SESSION),
     "menu.updated": d.MenuUpdated(entity="menu_item", id=31, op="update"),
+    "ticket.created": TICKET,
+    "ticket.done": msgspec.structs.replace(TICKET, done_at=PREPARING),
     "resync": d.Resync(cause="not_kept", reason="events after Last-Event-ID are no longer kept; reload over REST"),
 }
 FIRST_POSITION = 5121
@@ -111,6 +122,13 @@ _ALL: list[msgspec.Struct] = [
     ENTRY,
     MENU_CATEGORY,
     d.Menu(store=STORE, categories=[MENU_CATEGORY]),
+    # kitchen stations and tickets
+    StationCreate(name="주방", sort_order=0),
+    StationUpdate(name="주방 (Kitchen)"),
+    KITCHEN,
+    TICKET,
+    TICKET.lines[0],
+    TICKET.lines[0].options[0],
     # event payloads and events
     *PAYLOADS.values(),
     *(STREAM_EVENTS[event_type](position=FIRST_POSITION + i, data=payload)

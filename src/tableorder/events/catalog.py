@@ -28,6 +28,10 @@ MEANING = {
     "order.cancelled": "Staff cancelled an order; it stays in the records and counts in no total.",
     "table.session_closed": "Staff closed a table's session (이용 완료); its orders moved to history.",
     "menu.updated": "A category or menu item was added, changed or deleted (sold out included).",
+    "ticket.created": "An order's lines went to a kitchen station: one ticket per station, after the order's "
+                      "`order.created` (admin streams and webhooks only).",
+    "ticket.done": "A station marked its ticket done (or the order was completed, which closes its open "
+                   "tickets); an order whose tickets are all done is completed (`order.updated`).",
     RESYNC: "The stream cannot resume from Last-Event-ID: the position is no longer kept (events are kept "
             "EVENT_RETENTION_HOURS), ahead of the feed, or (on a table's stream) from before the table's "
             "current session. Sent once, first, instead of the missed events: reload over REST, then go on "
