@@ -13,6 +13,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from tableorder import db
+from tableorder.demo import seed_demo
 from tests.conftest import ServerProcess
 from tests.helpers import Store, Stores, bearer, place
 from tests.sse import EventStream, Message
@@ -298,3 +300,21 @@ async def test_a_deleted_station_leaves_its_tickets_named_and_holds_no_order_bac
     orphan_doc = json.loads(orphan)
     assert orphan_doc["station_name"] == "주방" and orphan_doc["done_at"] is not None
     assert [line["quantity"] for line in orphan_doc["lines"]] == [1]
+
+
+# --- the demo store -------------------------------------------------------------------------------------
+
+
+async def test_the_demo_store_sends_drinks_to_the_bar(fresh_database) -> None:  # type: ignore[no-untyped-def]
+    url: str = await fresh_database("tableorder_demo_stations")
+    await asyncio.to_thread(db.migrate, url)
+    conn = await asyncpg.connect(db.asyncpg_dsn(url))
+    try:
+        assert await seed_demo(conn)
+        routes = await conn.fetch(
+            "SELECT c.name AS category, s.name AS station FROM menu_categories c"
+            " LEFT JOIN stations s ON s.id = c.station_id ORDER BY c.sort_order")
+    finally:
+        await conn.close()
+    assert [(r["category"], r["station"]) for r in routes] == [
+        ("식사", "주방"), ("구이", "주방"), ("사이드", "주방"), ("음료", "바"), ("주류", "바")]

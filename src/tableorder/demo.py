@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncpg
+import msgspec
 
+from tableorder.documents import Station
 from tableorder.security import hash_password_sync
+from tableorder.stations import queries as stations
 from tableorder.stores import queries as stores
 
 DEMO_STORE = "demo"
@@ -54,7 +57,24 @@ async def seed_demo(conn: asyncpg.Connection) -> bool:
         for position, (category, items) in enumerate(DEMO_MENU):
             category_id = await stores.create_category(conn, store_id, category, position)
             await stores.create_items(conn, store_id, category_id, items)
+        await seed_stations(conn, store_id)
     return True
+
+
+# Kitchen stations: drinks go to the bar, everything else to the kitchen.
+DEMO_STATIONS = ("주방", "바")
+DEMO_BAR_CATEGORIES = ("음료", "주류")
+
+
+async def seed_stations(conn: asyncpg.Connection, store_id: int) -> None:
+    station_ids = {}
+    for position, name in enumerate(DEMO_STATIONS):
+        document = await stations.create_station(conn, store_id, name, position)
+        assert document is not None  # a new store has none yet
+        station_ids[name] = msgspec.json.decode(document, type=Station).id
+    for category, _ in DEMO_MENU:
+        station = "바" if category in DEMO_BAR_CATEGORIES else "주방"
+        await stations.route_categories(conn, store_id, station_ids[station], [category])
 
 
 def credentials_text() -> str:

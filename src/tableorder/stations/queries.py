@@ -75,11 +75,11 @@ async def delete_station(pool: asyncpg.Pool, store_id: int, station_id: int) -> 
 
 
 async def route_categories(conn: asyncpg.Connection, store_id: int, station_id: int,
-                           category_ids: list[int]) -> None:
-    """Sends these categories' items to the station (the demo store's set-up)."""
+                           category_names: list[str]) -> None:
+    """Sends the items of the categories of these names to the station (the demo store's set-up)."""
     await conn.execute(
-        "UPDATE menu_categories SET station_id = $2 WHERE store_id = $1 AND id = ANY($3::bigint[])",
-        store_id, station_id, category_ids)
+        "UPDATE menu_categories SET station_id = $2 WHERE store_id = $1 AND name = ANY($3::text[])",
+        store_id, station_id, category_names)
 
 
 # A station's open tickets, oldest first: not done, and their order neither completed nor cancelled
