@@ -235,9 +235,31 @@ BEGIN
 END
 $$;
 
--- call.created / call.resolved. TO BE WRITTEN (issue 12, staff call).
+-- Call: a table's call for staff.
+CREATE OR REPLACE FUNCTION call_json(c staff_calls) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('id', c.id, 'table_id', c.table_id, 'table_number', c.table_number,
+                             'reason', c.reason, 'note', c.note, 'created_at', c.created_at,
+                             'resolved_at', c.resolved_at)
+$$;
+
+-- call.created / call.resolved, on the admin stream and the call's table's stream. Not deferred: a
+-- call is one statement, and closing a session resolves its table's calls before the deferred
+-- table.session_closed, so a tablet sees its calls resolved before its session closes. Moving a call
+-- to another table (a session moved) records nothing here: table.session_moved says it.
 CREATE OR REPLACE FUNCTION staff_calls_record_event() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'INSERT' OR (OLD.resolved_at IS NULL AND NEW.resolved_at IS NOT NULL) THEN
+        PERFORM record_event(NEW.store_id, CASE WHEN TG_OP = 'INSERT' THEN 'call.created' ELSE 'call.resolved' END,
+                             NEW.table_id, call_json(NEW));
+    END IF;
     RETURN NULL;
 END
+$$;
+
+-- TableSessionMoved: the data of `table.session_moved` (tables/queries.py records it once per table).
+CREATE OR REPLACE FUNCTION session_moved_json(p_from tables, p_to tables, p_session_id bigint, p_merged boolean)
+RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('from_table_id', p_from.id, 'from_table_number', p_from.number,
+                             'to_table_id', p_to.id, 'to_table_number', p_to.number,
+                             'session_id', p_session_id, 'merged', p_merged)
 $$;

@@ -20,6 +20,7 @@ from tableorder.documents import (
     AdminToken,
     ApiKey,
     ApiKeyCreated,
+    Call,
     Category,
     HistoryPage,
     Menu,
@@ -29,6 +30,7 @@ from tableorder.documents import (
     Session,
     Station,
     Table,
+    TableMove,
     TableOrders,
     TableToken,
     Ticket,
@@ -135,6 +137,9 @@ async def test_every_endpoint_sends_its_struct_exactly(client: httpx.AsyncClient
     cancelled = strictly((await place(client, table, [(third, 1)])).content, Order)
     mine = await call("GET", "/orders", TableOrders, headers=table.headers)
     assert [o.id for o in mine.orders] == [cancelled.id, order.id] and mine.session is not None
+    water = await call("POST", "/calls", Call, status=201, headers=table.headers, json={"reason": "water", "note": "2"})
+    assert await call("POST", "/calls", Call, status=200, headers=table.headers, json={"reason": "water"}) == water
+    assert await call("GET", "/calls", list[Call], headers=table.headers) == [water]
 
     # staff: orders
     await call("GET", "/admin/orders", OrderPage, headers=admin)
@@ -143,6 +148,11 @@ async def test_every_endpoint_sends_its_struct_exactly(client: httpx.AsyncClient
     assert moved.status == "preparing"
     assert (await call("DELETE", f"/admin/orders/{cancelled.id}", Order, headers=admin)).status == "cancelled"
 
+    # staff: calls
+    assert await call("GET", "/admin/calls", list[Call], headers=admin) == [water]
+    resolved = await call("POST", f"/admin/calls/{water.id}/resolve", Call, headers=admin)
+    assert resolved.resolved_at is not None
+
     # staff: tables
     tables = await call("GET", "/admin/tables", list[Table], headers=admin)
     assert [t.number for t in tables] == [1, 2] and tables[0].session is not None
@@ -150,6 +160,12 @@ async def test_every_endpoint_sends_its_struct_exactly(client: httpx.AsyncClient
     created = await call("POST", "/admin/tables", Table, status=201, headers=admin,
                          json={"number": 9, "password": "nine-nine"})
     await call("PATCH", f"/admin/tables/{created.id}", Table, headers=admin, json={"password": "nine-ten"})
+    there = await call("POST", f"/admin/tables/{table.id}/move", TableMove, headers=admin,
+                       json={"to_table_id": created.id})
+    assert there.from_table.session is None and there.to_table.session is not None and not there.merged
+    back = await call("POST", f"/admin/tables/{created.id}/move", TableMove, headers=admin,
+                      json={"to_table_id": table.id})
+    assert back.to_table.session is not None and back.to_table.session.id == there.to_table.session.id
     closed = await call("POST", f"/admin/tables/{table.id}/close-session", Session, headers=admin)
     assert closed.closed_at is not None and closed.order_count == 1
     today = date.today()
@@ -225,13 +241,17 @@ async def test_every_endpoint_sends_its_struct_exactly(client: httpx.AsyncClient
 
 async def test_every_event_type_sends_its_struct_exactly(client: httpx.AsyncClient, stores: Stores,
                                                          server: ServerProcess, pool: asyncpg.Pool) -> None:
-    store: Store = await stores.create(tables=1, items=2)
+    store: Store = await stores.create(tables=2, items=2)
     table = store.tables[1]
     [first, _] = store.item_ids()
     order = (await place(client, table, [(first, 1)])).json()
     other = (await place(client, table, [(first, 2)])).json()
     await client.patch(f"/admin/orders/{order['id']}", json={"status": "preparing"}, headers=store.admin)
     await client.delete(f"/admin/orders/{other['id']}", headers=store.admin)
+    call = (await client.post("/calls", json={"reason": "bill"}, headers=table.headers)).json()
+    await client.post(f"/admin/calls/{call['id']}/resolve", headers=store.admin)
+    await client.post(f"/admin/tables/{table.id}/move", json={"to_table_id": store.tables[2].id}, headers=store.admin)
+    await client.post(f"/admin/tables/{store.tables[2].id}/move", json={"to_table_id": table.id}, headers=store.admin)
     await client.post(f"/admin/tables/{table.id}/close-session", headers=store.admin)
     station = (await client.post("/admin/stations", json={"name": "바"}, headers=store.admin)).json()
     await pool.execute("UPDATE menu_categories SET station_id = $1 WHERE id = $2", station["id"], store.category_id)

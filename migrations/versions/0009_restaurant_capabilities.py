@@ -174,6 +174,7 @@ ADDED = [
     "tickets_record_event()",
     "orders_complete_tickets()",
     "staff_calls_record_event()",
+    "session_moved_json(tables, tables, bigint, boolean)",
 ]
 
 DOWNGRADE = f"""
@@ -186,6 +187,7 @@ DROP TRIGGER orders_route_tickets ON orders;
 DELETE FROM events WHERE type NOT IN ({EVENT_TYPES_0008});
 ALTER TABLE events DROP CONSTRAINT events_type_check,
     ADD CONSTRAINT events_type_check CHECK (type IN ({EVENT_TYPES_0008}));
+DROP FUNCTION call_json(staff_calls);
 DROP TABLE staff_calls;
 DROP TABLE tickets;
 ALTER TABLE order_lines DROP COLUMN station_id, DROP COLUMN options_price, DROP COLUMN options;

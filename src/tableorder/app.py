@@ -17,6 +17,7 @@ from tableorder.allow import AllowedMethods
 from tableorder.apikeys.controller import ApiKeyController
 from tableorder.asyncapi import asyncapi_route
 from tableorder.auth.controller import AdminPasswordController, AuthController, LogoutController
+from tableorder.calls.controller import AdminCallController, GuestCallController
 from tableorder.events.housekeeping import prune_forever
 from tableorder.events.hub import Hub
 from tableorder.events.listener import Listener
@@ -119,7 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             AdminOrderController, AdminStreamController, AdminTableController,
             AdminCategoryController, AdminMenuItemController, AdminPasswordController, ApiKeyController,
-            WebhookController, AdminStationController, AdminTicketController,
+            WebhookController, AdminStationController, AdminTicketController, AdminCallController,
         ],
         dependencies={"principal": Provide(admin_principal)},
         # Every admin operation: staff, or an API key holding the scope the operation declares.
@@ -130,7 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     guest = Router(
         path="/",
-        route_handlers=[GuestMenuController, GuestOrderController, GuestStreamController],
+        route_handlers=[GuestMenuController, GuestOrderController, GuestStreamController, GuestCallController],
         dependencies={"principal": Provide(table_principal)},
         security=[{"TableToken": []}],
     )

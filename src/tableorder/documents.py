@@ -174,6 +174,15 @@ class HistoryPage(Document):
     offset: Annotated[int, msgspec.Meta(ge=0)]
 
 
+class TableMove(Document):
+    """Where a session went: both tables as they are now (the source without a session, the target with
+    the moved or merged one) and whether it merged into a session the target already had."""
+
+    from_table: Table
+    to_table: Table
+    merged: bool
+
+
 # --- the menu -------------------------------------------------------------------------------------------
 
 
@@ -269,6 +278,25 @@ class Ticket(Document):
     done_at: Timestamp | None
 
 
+# --- staff calls ---------------------------------------------------------------------------------------
+
+CallReason = Literal["water", "utensils", "bill", "help", "other"]
+
+
+class Call(Document):
+    """A table calling for staff (the tablet's `Call staff`), open until staff resolve it (`resolved_at`).
+    A table has at most one open call per reason."""
+
+    SQL: ClassVar[str] = "call_json"
+    id: Id
+    table_id: Id
+    table_number: TableNumber
+    reason: CallReason
+    note: str | None
+    created_at: Timestamp
+    resolved_at: Timestamp | None
+
+
 # --- event payloads -------------------------------------------------------------------------------------
 
 
@@ -292,6 +320,21 @@ class MenuUpdated(Document):
     op: Literal["insert", "update", "delete"]
 
 
+class TableSessionMoved(Document):
+    """The `data` of `table.session_moved`, sent on both tables' streams: staff moved the open session of
+    one table to another (`merged: false`: the target had none) or merged it into the target's open
+    session (`merged: true`). `session_id` is the session the orders are in now. Reload the table's
+    orders and calls."""
+
+    SQL: ClassVar[str] = "session_moved_json"
+    from_table_id: Id
+    from_table_number: TableNumber
+    to_table_id: Id
+    to_table_number: TableNumber
+    session_id: Id
+    merged: bool
+
+
 class Resync(Document):
     """The `data` of `resync`: the stream cannot resume from Last-Event-ID (ahead of the feed, no
     longer kept, or the table's session changed since); reload over REST and go on from this
@@ -308,6 +351,9 @@ EVENT_DATA: dict[str, type[Document]] = {
     "order.cancelled": Order,
     "table.session_closed": TableSessionClosed,
     "menu.updated": MenuUpdated,
+    "call.created": Call,
+    "call.resolved": Call,
+    "table.session_moved": TableSessionMoved,
     "ticket.created": Ticket,
     "ticket.done": Ticket,
     "resync": Resync,
@@ -348,7 +394,8 @@ class ApiKeyCreated(ApiKey):
 
 # The event types of the store's feed a webhook endpoint can subscribe to.
 WebhookEventType = Literal["order.created", "order.updated", "order.cancelled", "table.session_closed",
-                           "menu.updated", "ticket.created", "ticket.done"]
+                           "menu.updated", "call.created", "call.resolved", "table.session_moved",
+                           "ticket.created", "ticket.done"]
 
 
 class WebhookEndpoint(Document):

@@ -15,13 +15,14 @@ import msgspec
 from tableorder import documents as d
 from tableorder.apikeys.schemas import ApiKeyCreate
 from tableorder.auth.schemas import AdminLogin, PasswordChange, TableLogin
+from tableorder.calls.schemas import CallCreate
 from tableorder.events.catalog import FRAMES, STREAM_EVENTS, WebhookContext, WebhookHeaders
 from tableorder.health import Health, Readiness
 from tableorder.menu.schemas import CategoryCreate, CategoryUpdate, MenuItemCreate, MenuItemUpdate
 from tableorder.orders.schemas import OrderCreate, OrderLineIn, OrderStatusUpdate
 from tableorder.problems import FieldError, Problem
 from tableorder.stations.schemas import StationCreate, StationUpdate
-from tableorder.tables.schemas import TableCreate, TableUpdate
+from tableorder.tables.schemas import SessionMove, TableCreate, TableUpdate
 from tableorder.webhooks import schemas as w
 
 PLACED = datetime(2026, 11, 28, 11, 42, 7, 120_000, tzinfo=UTC)
@@ -61,6 +62,10 @@ DELIVERY = d.WebhookDelivery(
     next_attempt_at=None, redeliver_requested_at=None)
 API_KEY = d.ApiKey(id=3, name="POS integration", scopes=["orders:read", "events:read"], prefix="k3v9x2qa",
                    created_at=SEATED, last_used_at=PLACED)
+CALL = d.Call(id=77, table_id=12, table_number=7, reason="water", note="Two glasses, please", created_at=PREPARING,
+              resolved_at=None)
+MOVED = d.TableSessionMoved(from_table_id=12, from_table_number=7, to_table_id=14, to_table_number=9,
+                            session_id=388, merged=False)
 KITCHEN = d.Station(id=2, name="주방", sort_order=0)
 TICKET = d.Ticket(
     id=2210, order_id=1042, order_no=17, table_id=12, table_number=7, station_id=2, station_name="주방",
@@ -77,6 +82,9 @@ PAYLOADS: dict[str, msgspec.Struct] = {
     "order.cancelled": msgspec.structs.replace(ORDER, status="cancelled", updated_at=PREPARING),
     "table.session_closed": d.TableSessionClosed(id=12, number=7, session=None, closed_session=CLOSED_SESSION),
     "menu.updated": d.MenuUpdated(entity="menu_item", id=31, op="update"),
+    "call.created": CALL,
+    "call.resolved": msgspec.structs.replace(CALL, resolved_at=CLOSED),
+    "table.session_moved": MOVED,
     "ticket.created": TICKET,
     "ticket.done": msgspec.structs.replace(TICKET, done_at=PREPARING),
     "resync": d.Resync(cause="not_kept", reason="events after Last-Event-ID are no longer kept; reload over REST"),
@@ -110,6 +118,14 @@ _ALL: list[msgspec.Struct] = [
                     total_amount=19_000,
                     orders=[msgspec.structs.replace(ORDER, status="completed", updated_at=CLOSED)]),
     d.HistoryPage(items=[], total=0, limit=20, offset=0),
+    SessionMove(to_table_id=14),
+    d.TableMove(from_table=d.Table(id=12, number=7, session=None),
+                to_table=d.Table(id=14, number=9,
+                                 session=msgspec.structs.replace(SESSION, table_id=14, table_number=9)),
+                merged=False),
+    # staff calls
+    CallCreate(reason="water", note="Two glasses, please"),
+    CALL,
     # the menu
     CategoryCreate(name="찌개", sort_order=1),
     CategoryUpdate(name="찌개 (Stews)"),

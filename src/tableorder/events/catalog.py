@@ -28,6 +28,10 @@ MEANING = {
     "order.cancelled": "Staff cancelled an order; it stays in the records and counts in no total.",
     "table.session_closed": "Staff closed a table's session (이용 완료); its orders moved to history.",
     "menu.updated": "A category or menu item was added, changed or deleted (sold out included).",
+    "call.created": "A table called staff (water, utensils, the bill, help, other); on the table's stream too.",
+    "call.resolved": "Staff resolved a table's call (also when its session closed); on the table's stream too.",
+    "table.session_moved": "Staff moved a table's open session to another table, or merged it into that table's "
+                           "session; sent on both tables' streams: reload their orders and calls.",
     "ticket.created": "An order's lines went to a kitchen station: one ticket per station, after the order's "
                       "`order.created` (admin streams and webhooks only).",
     "ticket.done": "A station marked its ticket done (or the order was completed, which closes its open "

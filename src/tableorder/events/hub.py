@@ -29,9 +29,11 @@ from tableorder.events import queries
 
 log = logging.getLogger("tableorder.events")
 
-# Table streams carry the table's own order changes and the closing of its session, and the store's
-# menu changes (so an open tablet refreshes its menu).
-TABLE_EVENT_TYPES = frozenset({"order.created", "order.updated", "order.cancelled", "table.session_closed"})
+# Table streams carry the table's own order changes, its calls for staff, the closing of its session
+# and its session moving away or arriving, and the store's menu changes (so an open tablet refreshes
+# its menu).
+TABLE_EVENT_TYPES = frozenset({"order.created", "order.updated", "order.cancelled", "table.session_closed",
+                               "call.created", "call.resolved", "table.session_moved"})
 MENU_UPDATED = "menu.updated"
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")

@@ -31,14 +31,17 @@ TABLE_PAGE = _PAGE.format(events="""
     (SELECT * FROM events WHERE store_id = $1 AND type = 'menu.updated' AND position > $2
       ORDER BY position LIMIT $3)""")
 
-# Where a resume may start. `boundary` is the table's last session close: a table stream never
-# replays anything from before its current session (the previous party's orders and notes).
+# Where a resume may start. `boundary` is the table's last session change: its session closing, or a
+# session moving away from it or to it (table.session_moved is recorded for both tables). A table
+# stream never replays anything from before its current session (the previous party's orders and
+# notes, also those of a party that moved to another table and left this one to the next party).
 RESUME_POINT = """
 SELECT s.last_event_position AS last,
        (SELECT min(position) FROM events e WHERE e.store_id = s.id) AS first,
        CASE WHEN $2::bigint IS NOT NULL THEN
            (SELECT max(position) FROM events e
-             WHERE e.store_id = s.id AND e.table_id = $2 AND e.type = 'table.session_closed')
+             WHERE e.store_id = s.id AND e.table_id = $2
+               AND e.type IN ('table.session_closed', 'table.session_moved'))
        END AS boundary
   FROM stores s WHERE s.id = $1
 """

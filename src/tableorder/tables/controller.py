@@ -9,13 +9,13 @@ import asyncpg
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import Parameter
 
-from tableorder.documents import HistoryPage, Session, Table
+from tableorder.documents import HistoryPage, Session, Table, TableMove
 from tableorder.kit import LOCATION, PathId, created, raw_json
-from tableorder.problems import AUTH_PROBLEMS, ProblemError, conflict, found, not_found, problem_spec
+from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, found, not_found, problem_spec
 from tableorder.security import Principal, api_key, hash_password
 from tableorder.state import AppState
 from tableorder.tables import queries
-from tableorder.tables.schemas import TableCreate, TableUpdate
+from tableorder.tables.schemas import SessionMove, TableCreate, TableUpdate
 
 NO_TABLE = problem_spec("No such table in this store")
 
@@ -90,9 +90,42 @@ class AdminTableController(Controller):
             if not await queries.lock_table(conn, principal.store_id, table_id):
                 raise not_found("Table")
             document = await queries.close_session(conn, table_id)
+            if document is not None:
+                # The guests left: their open calls are answered too.
+                await queries.resolve_calls(conn, table_id)
         if document is None:
             raise conflict("The table has no open session.")
         return raw_json(document)
+
+    @post("/{table_id:int}/move", operation_id="MoveTableSession", security=api_key("tables:write"),
+          status_code=200,
+          summary="Move the table's open session to another table, or merge it into that table's session",
+          responses={**AUTH_PROBLEMS, 404: problem_spec("No such table (either one) in this store"),
+                     409: problem_spec("The table has no open session (type `.../conflict`), or the merged "
+                                       "session would hold more than SESSION_MAX_ORDERS orders (type "
+                                       "`.../session-full`)"),
+                     422: problem_spec("The target is the table itself, or another field is invalid")})
+    async def move_session(self, state: AppState, principal: Principal, table_id: PathId,
+                           data: SessionMove) -> Response[TableMove]:
+        """Move the table's open session to the table `to_table_id`: when that table has no open session the
+        session itself moves there (`merged: false`); when it has one, this session's orders join it and the
+        totals add up (`merged: true`; the session moved from leaves no record of its own). Orders (their
+        table and number), the running total and the table's open staff calls follow the guests (a call whose
+        reason the target already has open is resolved). Announced once for each table as
+        `table.session_moved`, on both tables' streams. 409 when the table has no open session."""
+        if data.to_table_id == table_id:
+            raise ProblemError(422, "A session cannot move to its own table.", slug="validation-error",
+                               errors=[FieldError(field="to_table_id", message="must be another table")])
+        max_orders: int = state.settings.session_max_orders
+        for attempt in range(3):
+            try:
+                async with state.pool.acquire() as conn, conn.transaction():
+                    return raw_json(await _move(conn, principal.store_id, table_id, data.to_table_id, max_orders))
+            except asyncpg.DeadlockDetectedError:
+                # Chosen as the victim of a lock cycle with a writer outside this file; nothing was kept.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     @get("/{table_id:int}/history", operation_id="GetTableHistory", security=api_key("orders:read"),
          summary="Closed sessions with their orders, newest first; dates are the store's business days",
@@ -111,3 +144,22 @@ class AdminTableController(Controller):
         document = await queries.history(state.reads, principal.store_id, table_id, from_date, to_date, limit,
                                          offset)
         return raw_json(found(document, "Table"))
+
+
+async def _move(conn: asyncpg.Connection, store_id: int, from_id: int, to_id: int, max_orders: int) -> str:
+    """One attempt at a move, inside a transaction: the TableMove document."""
+    numbers = await queries.lock_for_move(conn, store_id, from_id, to_id)
+    if len(numbers) < 2:
+        raise not_found("Table")
+    sessions = await queries.open_sessions(conn, [from_id, to_id])
+    source, target = sessions.get(from_id), sessions.get(to_id)
+    if source is None:
+        raise conflict("The table has no open session.")
+    if target is not None and max_orders and await queries.orders_held(conn, [source, target]) > max_orders:
+        raise ProblemError(409, f"Together the two sessions hold more than {max_orders} orders, the most one "
+                                "session may hold; close one of them first.", slug="session-full")
+    await queries.move_session(conn, store_id, source, target, from_id, (to_id, numbers[to_id]))
+    from_table = await queries.table_document(conn, from_id)
+    to_table = await queries.table_document(conn, to_id)
+    merged = "true" if target is not None else "false"
+    return f'{{"from_table":{from_table},"to_table":{to_table},"merged":{merged}}}'

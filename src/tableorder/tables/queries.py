@@ -69,6 +69,100 @@ async def close_session(conn: asyncpg.Connection, table_id: int) -> str | None:
     return document
 
 
+# Closing a session also resolves the table's open staff calls (the guests left); each records
+# call.resolved, before the deferred table.session_closed.
+RESOLVE_CALLS = """
+UPDATE staff_calls SET resolved_at = greatest(clock_timestamp(), created_at)
+ WHERE table_id = $1 AND resolved_at IS NULL
+"""
+
+
+async def resolve_calls(conn: asyncpg.Connection, table_id: int) -> None:
+    await conn.execute(RESOLVE_CALLS, table_id)
+
+
+# --- moving and merging a session ---------------------------------------------------------------------
+#
+# What a move must keep out: a new order, a call, a close or a delete on either table (each takes the
+# table row FOR NO KEY UPDATE first, as place_order() does) and another move in the store. The move
+# takes both table rows FOR SHARE, in id order, which every one of those waits for; and moves take
+# turns through a per-store advisory lock. Not FOR NO KEY UPDATE: a status change holds its order's
+# row and then reads the table FOR SHARE (orders_check_status), while the move holds the table and
+# then updates that order; with FOR SHARE on both sides the two cannot wait for each other. For the
+# same reason the move updates the orders before the session row (which a status change also reads
+# FOR SHARE), and records its events (the store row's lock) last.
+MOVE_LOCK = "SELECT pg_advisory_xact_lock('table_sessions'::regclass::oid::integer, hashint8($1::bigint))"
+LOCK_BOTH = """
+SELECT t.id, t.number FROM tables t WHERE t.id = ANY($2::bigint[]) AND t.store_id = $1 ORDER BY t.id FOR SHARE
+"""
+OPEN_SESSIONS = "SELECT table_id, id FROM table_sessions WHERE table_id = ANY($1::bigint[]) AND closed_at IS NULL"
+ORDERS_HELD = "SELECT count(*) FROM orders WHERE session_id = ANY($1::bigint[])"
+# The orders follow their session (merged: into the target's); updated_at says they changed.
+REHOME_ORDERS = """
+UPDATE orders SET session_id = $2, table_id = $3, table_number = $4, updated_at = clock_timestamp()
+ WHERE session_id = $1
+"""
+MOVE_SESSION = "UPDATE table_sessions SET table_id = $2, table_number = $3 WHERE id = $1"
+# A merged session leaves no trace of its own: its orders are the target session's now, and an empty
+# closed session would show in the table's history (and announce table.session_closed) for nobody.
+DROP_SESSION = "DELETE FROM table_sessions WHERE id = $1"
+# The table's open calls go with its guests, except a reason the target already has open: that call
+# stands for both, and the moved one is resolved (call.resolved).
+MOVE_CALLS = """
+UPDATE staff_calls c SET table_id = $2, table_number = $3
+ WHERE c.table_id = $1 AND c.resolved_at IS NULL
+   AND NOT EXISTS (SELECT 1 FROM staff_calls d WHERE d.table_id = $2 AND d.reason = c.reason AND d.resolved_at IS NULL)
+"""
+RECORD_MOVED = """
+SELECT record_event($1, 'table.session_moved', $2, session_moved_json(f, t, $5, $6))
+  FROM tables f, tables t WHERE f.id = $3 AND t.id = $4
+"""
+TABLE_DOCUMENT = "SELECT table_json(t)::text FROM tables t WHERE t.id = $1"
+
+
+async def lock_for_move(conn: asyncpg.Connection, store_id: int, from_id: int, to_id: int) -> dict[int, int]:
+    """Takes the store's move lock and both tables' rows; returns {table id: number} of those the store has."""
+    await conn.execute(MOVE_LOCK, store_id)
+    rows = await conn.fetch(LOCK_BOTH, store_id, [from_id, to_id])
+    return {row["id"]: row["number"] for row in rows}
+
+
+async def open_sessions(conn: asyncpg.Connection, table_ids: list[int]) -> dict[int, int]:
+    """{table id: its open session's id} of those tables that have one."""
+    rows = await conn.fetch(OPEN_SESSIONS, table_ids)
+    return {row["table_id"]: row["id"] for row in rows}
+
+
+async def orders_held(conn: asyncpg.Connection, session_ids: list[int]) -> int:
+    held: int = await conn.fetchval(ORDERS_HELD, session_ids)
+    return held
+
+
+async def move_session(conn: asyncpg.Connection, store_id: int, session_id: int, target_session_id: int | None,
+                       from_table: int, to_table: tuple[int, int]) -> int:
+    """Moves the open session `session_id` of `from_table` to `to_table` (id, number), or merges it into
+    `target_session_id`, the target's open session; the calls follow; table.session_moved is recorded
+    for both tables. Both tables must be locked (lock_for_move). Returns the session the orders are in."""
+    to_id, to_number = to_table
+    lands_in = target_session_id if target_session_id is not None else session_id
+    await conn.execute(REHOME_ORDERS, session_id, lands_in, to_id, to_number)
+    if target_session_id is None:
+        await conn.execute(MOVE_SESSION, session_id, to_id, to_number)
+    else:
+        await conn.execute(DROP_SESSION, session_id)
+    await conn.execute(MOVE_CALLS, from_table, to_id, to_number)
+    await conn.execute(RESOLVE_CALLS, from_table)
+    for table_id in (from_table, to_id):
+        await conn.execute(RECORD_MOVED, store_id, table_id, from_table, to_id, lands_in,
+                           target_session_id is not None)
+    return lands_in
+
+
+async def table_document(conn: asyncpg.Connection, table_id: int) -> str:
+    document: str = await conn.fetchval(TABLE_DOCUMENT, table_id)
+    return document
+
+
 # A history page holds at most `limit` closed sessions, and only as many as fit in about this many
 # orders (a session starting within the budget is included whole, so a page holds at least one
 # session and at most this plus one session's orders): the document stays bounded even when every
