@@ -21,7 +21,8 @@ CREATE OR REPLACE FUNCTION order_json(o orders) RETURNS json LANGUAGE sql STABLE
         'session_id', o.session_id, 'status', o.status,
         'items', (SELECT coalesce(json_agg(json_build_object(
                         'menu_item_id', l.menu_item_id, 'name', l.name, 'unit_price', l.unit_price,
-                        'quantity', l.quantity, 'line_total', l.unit_price::bigint * l.quantity)
+                        'quantity', l.quantity, 'options', l.options,
+                        'line_total', (l.unit_price + l.options_price)::bigint * l.quantity)
                     ORDER BY l.line_no), '[]'::json)
                   FROM order_lines l WHERE l.order_id = o.id),
         'total_amount', o.total_amount, 'note', o.note,
@@ -98,35 +99,87 @@ RETURNS json LANGUAGE sql STABLE AS $$
         'offset', p_offset) END
 $$;
 
--- Category: a menu category as staff manage it.
-CREATE OR REPLACE FUNCTION category_json(c menu_categories) RETURNS json LANGUAGE sql STABLE AS $$
-    SELECT json_build_object('id', c.id, 'name', c.name, 'sort_order', c.sort_order)
+-- StoreSettings: a store as its staff set it up (GET /admin/store). business_day_ends_at is the next
+-- midnight in the store's time zone ("until closing" in the menu editor).
+CREATE OR REPLACE FUNCTION store_settings_json(s stores) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', s.id, 'code', s.code, 'name', s.name, 'timezone', s.timezone, 'languages', s.languages,
+        'business_day_ends_at',
+        (date_trunc('day', now() AT TIME ZONE s.timezone) + interval '1 day') AT TIME ZONE s.timezone)
 $$;
 
--- MenuItem: a menu item as staff manage it.
+-- Category: a menu category as staff manage it.
+CREATE OR REPLACE FUNCTION category_json(c menu_categories) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('id', c.id, 'name', c.name, 'sort_order', c.sort_order, 'station_id', c.station_id,
+                             'translations', c.translations)
+$$;
+
+-- Option: an option of an option group as staff manage it.
+CREATE OR REPLACE FUNCTION option_json(o options) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object('id', o.id, 'name', o.name, 'price_delta', o.price_delta, 'available', o.available,
+                             'sort_order', o.sort_order, 'translations', o.translations)
+$$;
+
+-- OptionGroup: an option group of a menu item as staff manage it, with its options in display order.
+CREATE OR REPLACE FUNCTION option_group_json(g option_groups) RETURNS json LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'id', g.id, 'name', g.name, 'min', g.min_select, 'max', g.max_select, 'sort_order', g.sort_order,
+        'translations', g.translations,
+        'options', (SELECT coalesce(json_agg(option_json(o) ORDER BY o.sort_order, o.id), '[]'::json)
+                      FROM options o WHERE o.group_id = g.id))
+$$;
+
+-- MenuItem: a menu item as staff manage it, with its option groups in display order.
 CREATE OR REPLACE FUNCTION menu_item_json(i menu_items) RETURNS json LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
         'id', i.id, 'category_id', i.category_id, 'name', i.name, 'description', i.description,
-        'price', i.price, 'image_url', i.image_url, 'sort_order', i.sort_order, 'available', i.available)
+        'price', i.price, 'image_url', i.image_url, 'sort_order', i.sort_order, 'available', i.available,
+        'sold_out_until', i.sold_out_until, 'station_id', i.station_id, 'translations', i.translations,
+        'option_groups', (SELECT coalesce(json_agg(option_group_json(g) ORDER BY g.sort_order, g.id), '[]'::json)
+                            FROM option_groups g WHERE g.menu_item_id = i.id))
 $$;
 
--- Menu: the tablet's whole menu (at most 9.6 MB within migration 0005's bounds), as UTF-8 bytes;
--- NULL when the store does not exist.
-CREATE OR REPLACE FUNCTION menu_json(p_store_id bigint) RETURNS bytea LANGUAGE sql STABLE AS $$
+-- Menu: the tablet's whole menu in one language (at most 12 MB within the bounds of migrations 0005
+-- and 0009: 9.6 MB of items and categories, 2.4 MB of option groups and options), as UTF-8 bytes;
+-- NULL when the store does not exist. The language is the first of p_languages the store keeps
+-- (stores.languages), else its working language (the first it keeps); a name or description with no
+-- translation into it is shown in the working language.
+CREATE OR REPLACE FUNCTION menu_json(p_store_id bigint, p_languages text[]) RETURNS bytea LANGUAGE sql STABLE AS $$
     SELECT convert_to(json_build_object(
-        'store', store_json(s),
+        'store', json_build_object('id', s.id, 'code', s.code, 'name', s.name, 'languages', s.languages),
+        'language', l.lang,
         'categories', coalesce((
             SELECT json_agg(json_build_object(
-                       'id', c.id, 'name', c.name, 'sort_order', c.sort_order,
+                       'id', c.id, 'name', coalesce(c.translations -> l.lang ->> 'name', c.name),
+                       'sort_order', c.sort_order,
                        'items', coalesce((
                             SELECT json_agg(json_build_object(
-                                       'id', i.id, 'name', i.name, 'description', i.description, 'price', i.price,
-                                       'image_url', i.image_url, 'sort_order', i.sort_order, 'available', i.available)
+                                       'id', i.id, 'name', coalesce(i.translations -> l.lang ->> 'name', i.name),
+                                       'description', coalesce(i.translations -> l.lang ->> 'description', i.description),
+                                       'price', i.price, 'image_url', i.image_url, 'sort_order', i.sort_order,
+                                       'available', i.available, 'sold_out_until', i.sold_out_until,
+                                       'option_groups', coalesce((
+                                            SELECT json_agg(json_build_object(
+                                                       'id', g.id, 'name', coalesce(g.translations -> l.lang ->> 'name', g.name),
+                                                       'min', g.min_select, 'max', g.max_select,
+                                                       'options', coalesce((
+                                                            SELECT json_agg(json_build_object(
+                                                                       'id', o.id,
+                                                                       'name', coalesce(o.translations -> l.lang ->> 'name', o.name),
+                                                                       'price_delta', o.price_delta, 'available', o.available)
+                                                                   ORDER BY o.sort_order, o.id)
+                                                              FROM options o WHERE o.group_id = g.id), '[]'))
+                                                   ORDER BY g.sort_order, g.id)
+                                              FROM option_groups g WHERE g.menu_item_id = i.id), '[]'))
                                    ORDER BY i.sort_order, i.id)
                               FROM menu_items i WHERE i.category_id = c.id), '[]'))
                    ORDER BY c.sort_order, c.id)
               FROM menu_categories c WHERE c.store_id = s.id), '[]'))::text, 'UTF8')
-      FROM stores s WHERE s.id = p_store_id
+      FROM stores s
+     CROSS JOIN LATERAL (
+         SELECT coalesce((SELECT x.lang FROM unnest(p_languages) WITH ORDINALITY AS x(lang, n)
+                           WHERE x.lang = ANY (s.languages) ORDER BY x.n LIMIT 1), s.languages[1]) AS lang) AS l
+     WHERE s.id = p_store_id
 $$;
 
 -- TableSessionClosed: the data of `table.session_closed`.
@@ -138,7 +191,11 @@ $$;
 -- MenuUpdated: the data of `menu.updated`; p_entity is the table the trigger fired on.
 CREATE OR REPLACE FUNCTION menu_updated_json(p_entity text, p_id bigint, p_op text) RETURNS json
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT json_build_object('entity', CASE p_entity WHEN 'menu_items' THEN 'menu_item' ELSE 'category' END,
+    SELECT json_build_object('entity', CASE p_entity WHEN 'menu_items' THEN 'menu_item'
+                                                     WHEN 'option_groups' THEN 'option_group'
+                                                     WHEN 'options' THEN 'option'
+                                                     WHEN 'stores' THEN 'store'
+                                                     ELSE 'category' END,
                              'id', p_id, 'op', lower(p_op))
 $$;
 

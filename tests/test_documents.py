@@ -25,10 +25,14 @@ from tableorder.documents import (
     HistoryPage,
     Menu,
     MenuItem,
+    NameTranslation,
+    Option,
+    OptionGroup,
     Order,
     OrderPage,
     Session,
     Station,
+    StoreSettings,
     Table,
     TableMove,
     TableOrders,
@@ -65,21 +69,28 @@ def _unknown_keys(raw: Any, decoded: Any, where: str) -> list[str]:
         return found
     if isinstance(decoded, list):
         return [k for i, item in enumerate(decoded) for k in _unknown_keys(raw[i], item, f"{where}[{i}]")]
+    if isinstance(decoded, dict):  # e.g. translations by language
+        return [k for key, item in decoded.items() for k in _unknown_keys(raw[key], item, f"{where}.{key}")]
     return []
 
 
 def test_strictly_refuses_what_the_struct_does_not_declare() -> None:
     """The check itself can fail: an extra key, a missing one and a loose type are all refused."""
-    good = b'{"id": 1, "name": "Mains", "sort_order": 0}'
-    assert strictly(good, Category) == Category(id=1, name="Mains", sort_order=0)
+    rest = b'"station_id": null, "translations": {"en": {"name": "Mains"}}'
+    good = b'{"id": 1, "name": "Mains", "sort_order": 0, ' + rest + b'}'
+    assert strictly(good, Category) == Category(id=1, name="Mains", sort_order=0, station_id=None,
+                                                translations={"en": NameTranslation(name="Mains")})
     with pytest.raises(AssertionError, match="extra"):
-        strictly(b'{"id": 1, "name": "Mains", "sort_order": 0, "extra": 1}', Category)
+        strictly(b'{"id": 1, "name": "Mains", "sort_order": 0, "extra": 1, ' + rest + b'}', Category)
     with pytest.raises(msgspec.ValidationError):
-        strictly(b'{"id": 1, "name": "Mains"}', Category)
+        strictly(b'{"id": 1, "name": "Mains", ' + rest + b'}', Category)
     with pytest.raises(msgspec.ValidationError):
-        strictly(b'{"id": "1", "name": "Mains", "sort_order": 0}', Category)
+        strictly(b'{"id": "1", "name": "Mains", "sort_order": 0, ' + rest + b'}', Category)
     with pytest.raises(AssertionError, match=r"\$\[0\]\.nested"):
-        strictly(b'[{"id": 1, "name": "Mains", "sort_order": 0, "nested": {}}]', list[Category])
+        strictly(b'[{"id": 1, "name": "Mains", "sort_order": 0, "nested": {}, ' + rest + b'}]', list[Category])
+    with pytest.raises(AssertionError, match=r"translations\.en\.extra"):
+        strictly(b'{"id": 1, "name": "Mains", "sort_order": 0, "station_id": null, '
+                 b'"translations": {"en": {"name": "Mains", "extra": 1}}}', Category)
 
 
 # --- the SQL file ----------------------------------------------------------------------------------------
@@ -188,6 +199,20 @@ async def test_every_endpoint_sends_its_struct_exactly(client: httpx.AsyncClient
     sold_out = await call("PATCH", f"/admin/menu-items/{item.id}", MenuItem, headers=admin,
                           json={"available": False, "image_url": None})
     assert sold_out.available is False and sold_out.image_url is None
+    group = await call("POST", f"/admin/menu-items/{item.id}/option-groups", OptionGroup, status=201, headers=admin,
+                       json={"name": "얼음", "min": 1, "max": 1, "translations": {"en": {"name": "Ice"}}})
+    await call("PATCH", f"/admin/option-groups/{group.id}", OptionGroup, headers=admin, json={"max": 2})
+    option = await call("POST", f"/admin/option-groups/{group.id}/options", Option, status=201, headers=admin,
+                        json={"name": "많이", "price_delta": 0, "translations": {"en": {"name": "Lots"}}})
+    await call("PATCH", f"/admin/options/{option.id}", Option, headers=admin, json={"price_delta": 500})
+    with_options = await call("GET", f"/admin/menu-items/{item.id}", MenuItem, headers=admin)
+    assert [[o.id for o in g.options] for g in with_options.option_groups] == [[option.id]]
+    await call("GET", "/admin/store", StoreSettings, headers=admin)
+    languages = await call("PATCH", "/admin/store", StoreSettings, headers=admin, json={"languages": ["ko", "en"]})
+    assert languages.languages == ["ko", "en"]
+    english = await call("GET", "/menu?lang=en", Menu, headers=table.headers)
+    assert english.language == "en"
+    assert [g.options[0].name for c in english.categories for e in c.items for g in e.option_groups] == ["Lots"]
 
     # staff: kitchen stations and their tickets
     station = await call("POST", "/admin/stations", Station, status=201, headers=admin, json={"name": "주방"})
@@ -258,6 +283,13 @@ async def test_every_event_type_sends_its_struct_exactly(client: httpx.AsyncClie
     routed = (await place(client, store.tables[1], [(first, 1)], note="extra ice")).json()
     ticket_id = await pool.fetchval("SELECT id FROM tickets WHERE order_id = $1", routed["id"])
     assert (await client.post(f"/admin/tickets/{ticket_id}/done", headers=store.admin)).status_code == 200
+    group = (await client.post(f"/admin/menu-items/{first}/option-groups", json={"name": "맵기", "min": 0, "max": 1},
+                               headers=store.admin)).json()
+    option = (await client.post(f"/admin/option-groups/{group['id']}/options",
+                                json={"name": "매운맛", "price_delta": 500}, headers=store.admin)).json()
+    spicy = await client.post("/orders", headers=store.tables[1].headers, json={
+        "items": [{"menu_item_id": first, "quantity": 1, "options": [option["id"]]}]})
+    assert spicy.json()["items"][0]["options"] == [{"group": "맵기", "name": "매운맛", "price_delta": 500}]
     await client.patch(f"/admin/menu-items/{first}", json={"available": False}, headers=store.admin)
     last = await pool.fetchval("SELECT max(position) FROM events WHERE store_id = $1", store.id)
 

@@ -9,8 +9,11 @@ import pytest
 
 from tests.helpers import Store, Stores
 
-ITEM_FIELDS = {"id", "name", "description", "price", "image_url", "sort_order", "available"}
-ADMIN_ITEM_FIELDS = ITEM_FIELDS | {"category_id"}
+ITEM_FIELDS = {"id", "name", "description", "price", "image_url", "sort_order", "available", "sold_out_until",
+               "option_groups"}
+ADMIN_ITEM_FIELDS = ITEM_FIELDS | {"category_id", "station_id", "translations"}
+# What a category or item has besides its own fields, until staff set them (issue 12).
+UNROUTED = {"station_id": None, "translations": {}}
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -72,8 +75,9 @@ async def test_menu_lists_categories_and_items_in_sort_order(
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
     menu = response.json()
-    assert set(menu) == {"store", "categories"}
-    assert menu["store"] == {"id": store.id, "code": store.code, "name": f"Store {store.code}"}
+    assert set(menu) == {"store", "language", "categories"}
+    assert menu["store"] == {"id": store.id, "code": store.code, "name": f"Store {store.code}", "languages": ["ko"]}
+    assert menu["language"] == "ko"
     assert [c["name"] for c in menu["categories"]] == ["음료", "Mains", "Desserts"]
     assert [c["id"] for c in menu["categories"]] == [drinks["id"], store.category_id, desserts["id"]]
     for category in menu["categories"]:
@@ -91,6 +95,8 @@ async def test_menu_lists_categories_and_items_in_sort_order(
         "image_url": None,
         "sort_order": 1,
         "available": False,
+        "sold_out_until": None,
+        "option_groups": [],
     }
     assert drink_items[1] == {
         "id": later["id"],
@@ -100,6 +106,8 @@ async def test_menu_lists_categories_and_items_in_sort_order(
         "image_url": "https://img.example.com/sikhye.jpg",
         "sort_order": 2,
         "available": True,
+        "sold_out_until": None,
+        "option_groups": [],
     }
     mains = menu["categories"][1]["items"]
     assert [(i["name"], i["price"]) for i in mains] == list(store.items.values())
@@ -199,7 +207,7 @@ async def test_category_crud(client: httpx.AsyncClient, stores: Stores) -> None:
     )
     assert created.status_code == 201
     category = created.json()
-    assert category == {"id": category["id"], "name": "사이드", "sort_order": 3}
+    assert category == {"id": category["id"], "name": "사이드", "sort_order": 3, **UNROUTED}
     default_order = await add_category(client, store, "Zero")
     assert default_order["sort_order"] == 0
 
@@ -211,11 +219,11 @@ async def test_category_crud(client: httpx.AsyncClient, stores: Stores) -> None:
         f"/admin/categories/{category['id']}", headers=store.admin, json={"name": "Sides"}
     )
     assert renamed.status_code == 200
-    assert renamed.json() == {"id": category["id"], "name": "Sides", "sort_order": 3}  # sort_order kept
+    assert renamed.json() == {"id": category["id"], "name": "Sides", "sort_order": 3, **UNROUTED}  # sort_order kept
     moved = await client.patch(
         f"/admin/categories/{category['id']}", headers=store.admin, json={"sort_order": -1}
     )
-    assert moved.json() == {"id": category["id"], "name": "Sides", "sort_order": -1}
+    assert moved.json() == {"id": category["id"], "name": "Sides", "sort_order": -1, **UNROUTED}
     listing = (await client.get("/admin/categories", headers=store.admin)).json()
     assert [c["id"] for c in listing] == [category["id"], store.category_id, default_order["id"]]
 
@@ -303,6 +311,9 @@ async def test_menu_item_crud(client: httpx.AsyncClient, stores: Stores) -> None
         "image_url": None,
         "sort_order": 0,
         "available": True,
+        "sold_out_until": None,
+        "option_groups": [],
+        **UNROUTED,
     }
 
     listing = await client.get("/admin/menu-items", headers=store.admin)

@@ -381,6 +381,7 @@ async def test_deleting_a_menu_item_keeps_past_order_lines(pool: asyncpg.Pool) -
         "name": "Dish 2",
         "unit_price": 2000,
         "quantity": 2,
+        "options": [],
         "line_total": 4000,
     }
 

@@ -219,7 +219,7 @@ async def test_deleting_a_menu_item_keeps_past_lines(client: httpx.AsyncClient, 
     orders = (await client.get("/orders", headers=store.tables[1].headers)).json()["orders"]
     line = orders[0]["items"][0]
     assert orders[0]["id"] == order["id"]
-    assert line == {"menu_item_id": None, "name": name, "unit_price": price, "quantity": 2,
+    assert line == {"menu_item_id": None, "name": name, "unit_price": price, "quantity": 2, "options": [],
                     "line_total": 2 * price}
 
 

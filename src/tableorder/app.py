@@ -26,7 +26,12 @@ from tableorder.events.stream import AdminStreamController, GuestStreamControlle
 from tableorder.health import HealthController
 from tableorder.logs import configure_logging
 from tableorder.menu.cache import MenuCache
-from tableorder.menu.controller import AdminCategoryController, AdminMenuItemController, GuestMenuController
+from tableorder.menu.controller import (
+    AdminCategoryController,
+    AdminMenuItemController,
+    AdminOptionGroupController,
+    GuestMenuController,
+)
 from tableorder.openapi import openapi_config
 from tableorder.orders.controller import AdminOrderController, GuestOrderController
 from tableorder.pages import pages
@@ -41,6 +46,7 @@ from tableorder.security import (
 )
 from tableorder.settings import Settings
 from tableorder.stations.controller import AdminStationController, AdminTicketController
+from tableorder.stores.controller import AdminStoreController
 from tableorder.tables.controller import AdminTableController
 from tableorder.webhooks.controller import WebhookController
 from tableorder.webhooks.delivery import WebhookWorker
@@ -119,7 +125,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         path="/admin",
         route_handlers=[
             AdminOrderController, AdminStreamController, AdminTableController,
-            AdminCategoryController, AdminMenuItemController, AdminPasswordController, ApiKeyController,
+            AdminCategoryController, AdminMenuItemController, AdminOptionGroupController, AdminStoreController,
+            AdminPasswordController, ApiKeyController,
             WebhookController, AdminStationController, AdminTicketController, AdminCallController,
         ],
         dependencies={"principal": Provide(admin_principal)},

@@ -77,12 +77,14 @@ class TableToken(Document):
 
 
 class OrderLine(Document):
-    """One line of an order: name and unit price are snapshots taken when it was placed."""
+    """One line of an order: name, unit price and options are snapshots taken when it was placed (in the
+    store's working language). `line_total` = (unit_price + the options' price_delta) × quantity."""
 
     menu_item_id: Id | None  # None once the menu item was deleted
     name: str
     unit_price: Won
     quantity: Quantity
+    options: list[LineOption]
     line_total: Won
 
 
@@ -183,20 +185,84 @@ class TableMove(Document):
     merged: bool
 
 
+# --- the store's settings -------------------------------------------------------------------------------
+
+# The languages a menu may be kept in (`zh` is Simplified Chinese).
+LanguageCode = Annotated[Literal["ko", "en", "ja", "zh"], msgspec.Meta(
+    description="A language of the menu: ko (Korean), en (English), ja (Japanese), zh (Simplified Chinese)")]
+
+
+class StoreSettings(Document):
+    """A store as its staff set it up. `languages`: the languages its menu is kept in, the first being its
+    working language (orders, the board and kitchen tickets use it); `business_day_ends_at`: the next
+    midnight in the store's time zone (what "sold out until closing" means)."""
+
+    SQL: ClassVar[str] = "store_settings_json"
+    id: Id
+    code: str
+    name: str
+    timezone: Annotated[str, msgspec.Meta(examples=["Asia/Seoul"])]
+    languages: list[LanguageCode]
+    business_day_ends_at: Timestamp
+
+
 # --- the menu -------------------------------------------------------------------------------------------
 
 
+class NameTranslation(Document):
+    """A name in another language."""
+
+    name: str
+
+
+class ItemTranslation(Document):
+    """A menu item's name and (when given) description in another language."""
+
+    name: str
+    description: str | msgspec.UnsetType = msgspec.UNSET
+
+
 class Category(Document):
-    """A menu category as staff manage it."""
+    """A menu category as staff manage it. `station_id`: the kitchen station its items are made at (an
+    item may name its own); `translations`: its name in the store's other languages."""
 
     SQL: ClassVar[str] = "category_json"
     id: Id
     name: str
     sort_order: int
+    station_id: Id | None
+    translations: dict[LanguageCode, NameTranslation]
+
+
+class Option(Document):
+    """An option of an option group as staff manage it; `available: false` is sold out."""
+
+    SQL: ClassVar[str] = "option_json"
+    id: Id
+    name: str
+    price_delta: PriceDelta
+    available: bool
+    sort_order: int
+    translations: dict[LanguageCode, NameTranslation]
+
+
+class OptionGroup(Document):
+    """A menu item's choice (맵기, 토핑, ...) as staff manage it: a line takes between `min` and `max` of its
+    options (`min` ≥ 1: the group is required)."""
+
+    SQL: ClassVar[str] = "option_group_json"
+    id: Id
+    name: str
+    min: Annotated[int, msgspec.Meta(ge=0, le=20)]
+    max: Annotated[int, msgspec.Meta(ge=1, le=20)]
+    sort_order: int
+    translations: dict[LanguageCode, NameTranslation]
+    options: list[Option]
 
 
 class MenuItem(Document):
-    """A menu item as staff manage it; `available: false` is sold out."""
+    """A menu item as staff manage it; `available: false` is sold out, until `sold_out_until` when set
+    (then it comes back by itself). `station_id` overrides its category's station."""
 
     SQL: ClassVar[str] = "menu_item_json"
     id: Id
@@ -207,10 +273,35 @@ class MenuItem(Document):
     image_url: str | None
     sort_order: int
     available: bool
+    sold_out_until: Timestamp | None
+    station_id: Id | None
+    translations: dict[LanguageCode, ItemTranslation]
+    option_groups: list[OptionGroup]
+
+
+class MenuOption(Document):
+    """An option as a tablet shows it; `available: false` is sold out."""
+
+    id: Id
+    name: str
+    price_delta: PriceDelta
+    available: bool
+
+
+class MenuOptionGroup(Document):
+    """An option group as a tablet shows it: choose between `min` and `max` of its options (`min` ≥ 1:
+    required)."""
+
+    id: Id
+    name: str
+    min: Annotated[int, msgspec.Meta(ge=0, le=20)]
+    max: Annotated[int, msgspec.Meta(ge=1, le=20)]
+    options: list[MenuOption]
 
 
 class MenuEntry(Document):
-    """A menu item as a tablet shows it; `available: false` is sold out."""
+    """A menu item as a tablet shows it; `available: false` is sold out (until `sold_out_until`, when
+    set)."""
 
     id: Id
     name: str
@@ -219,6 +310,8 @@ class MenuEntry(Document):
     image_url: str | None
     sort_order: int
     available: bool
+    sold_out_until: Timestamp | None
+    option_groups: list[MenuOptionGroup]
 
 
 class MenuCategory(Document):
@@ -230,11 +323,23 @@ class MenuCategory(Document):
     items: list[MenuEntry]
 
 
+class MenuStore(Document):
+    """The store a menu belongs to, with the languages its menu is kept in (the first is the working
+    language)."""
+
+    id: Id
+    code: str
+    name: str
+    languages: list[LanguageCode]
+
+
 class Menu(Document):
-    """The tablet's whole menu, categories and items in display order."""
+    """The tablet's whole menu in one `language`, categories, items, option groups and options in display
+    order; names without a translation into it are in the store's working language."""
 
     SQL: ClassVar[str] = "menu_json"
-    store: Store
+    store: MenuStore
+    language: LanguageCode
     categories: list[MenuCategory]
 
 
@@ -312,10 +417,11 @@ class TableSessionClosed(Document):
 
 
 class MenuUpdated(Document):
-    """The `data` of `menu.updated`: which category or item changed; reload the menu."""
+    """The `data` of `menu.updated`: which category, item, option group or option changed (`store`: the
+    store's languages); reload the menu."""
 
     SQL: ClassVar[str] = "menu_updated_json"
-    entity: Literal["category", "menu_item"]
+    entity: Literal["category", "menu_item", "option_group", "option", "store"]
     id: Id
     op: Literal["insert", "update", "delete"]
 

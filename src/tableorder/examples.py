@@ -18,10 +18,22 @@ from tableorder.auth.schemas import AdminLogin, PasswordChange, TableLogin
 from tableorder.calls.schemas import CallCreate
 from tableorder.events.catalog import FRAMES, STREAM_EVENTS, WebhookContext, WebhookHeaders
 from tableorder.health import Health, Readiness
-from tableorder.menu.schemas import CategoryCreate, CategoryUpdate, MenuItemCreate, MenuItemUpdate
+from tableorder.menu.schemas import (
+    CategoryCreate,
+    CategoryUpdate,
+    MenuItemCreate,
+    MenuItemUpdate,
+    OptionCreate,
+    OptionGroupCreate,
+    OptionGroupUpdate,
+    OptionUpdate,
+    TranslatedItem,
+    TranslatedName,
+)
 from tableorder.orders.schemas import OrderCreate, OrderLineIn, OrderStatusUpdate
 from tableorder.problems import FieldError, Problem
 from tableorder.stations.schemas import StationCreate, StationUpdate
+from tableorder.stores.schemas import StoreUpdate
 from tableorder.tables.schemas import SessionMove, TableCreate, TableUpdate
 from tableorder.webhooks import schemas as w
 
@@ -35,19 +47,32 @@ TOKEN = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIzIiwia2luZCI6ImFkbWluI
 STORE = d.Store(id=1, code="seoul-bbq", name="서울 바베큐")
 TABLE_7 = d.TableRef(id=12, number=7)
 LINES = [
-    d.OrderLine(menu_item_id=31, name="김치찌개", unit_price=9_000, quantity=2, line_total=18_000),
-    d.OrderLine(menu_item_id=35, name="공기밥", unit_price=1_000, quantity=1, line_total=1_000),
+    d.OrderLine(menu_item_id=31, name="김치찌개", unit_price=9_000, quantity=2,
+                options=[d.LineOption(group="맵기", name="매운맛", price_delta=0),
+                         d.LineOption(group="토핑", name="치즈", price_delta=1_000)], line_total=20_000),
+    d.OrderLine(menu_item_id=35, name="공기밥", unit_price=1_000, quantity=1, options=[], line_total=1_000),
 ]
 ORDER = d.Order(id=1042, order_no=17, table_id=12, table_number=7, session_id=388, status="pending", items=LINES,
-                total_amount=19_000, note="No spring onion, please", created_at=PLACED, updated_at=PLACED)
+                total_amount=21_000, note="No spring onion, please", created_at=PLACED, updated_at=PLACED)
 SESSION = d.Session(id=388, table_id=12, table_number=7, started_at=SEATED, closed_at=None, order_count=1,
-                    total_amount=19_000)
+                    total_amount=21_000)
 CLOSED_SESSION = d.Session(id=388, table_id=12, table_number=7, started_at=SEATED, closed_at=CLOSED,
-                           order_count=1, total_amount=19_000)
-ENTRY = d.MenuEntry(id=31, name="김치찌개", description="Kimchi stew with pork and tofu", price=9_000,
+                           order_count=1, total_amount=21_000)
+MENU_OPTION = d.MenuOption(id=88, name="Hot", price_delta=0, available=True)
+MENU_OPTION_GROUP = d.MenuOptionGroup(id=21, name="Spiciness", min=1, max=1, options=[
+    d.MenuOption(id=87, name="Mild", price_delta=0, available=True), MENU_OPTION])
+ENTRY = d.MenuEntry(id=31, name="Kimchi stew", description="Kimchi stew with pork and tofu", price=9_000,
                     image_url="https://cdn.seoul-bbq.example/menu/kimchi-jjigae.jpg", sort_order=1,
-                    available=True)
-MENU_CATEGORY = d.MenuCategory(id=4, name="찌개", sort_order=1, items=[ENTRY])
+                    available=True, sold_out_until=None, option_groups=[MENU_OPTION_GROUP])
+MENU_CATEGORY = d.MenuCategory(id=4, name="Stews", sort_order=1, items=[ENTRY])
+MENU_STORE = d.MenuStore(id=1, code="seoul-bbq", name="서울 바베큐", languages=["ko", "en"])
+OPTION = d.Option(id=88, name="매운맛", price_delta=0, available=True, sort_order=2,
+                  translations={"en": d.NameTranslation(name="Hot")})
+OPTION_GROUP = d.OptionGroup(id=21, name="맵기", min=1, max=1, sort_order=0,
+                             translations={"en": d.NameTranslation(name="Spiciness")},
+                             options=[d.Option(id=87, name="순한맛", price_delta=0, available=True, sort_order=0,
+                                               translations={"en": d.NameTranslation(name="Mild")}), OPTION])
+ITEM_TRANSLATION = d.ItemTranslation(name="Kimchi stew", description="Kimchi stew with pork and tofu")
 PROBLEM = Problem(type="urn:tableorder:problem:validation-error", title="Unprocessable Content", status=422,
                   detail="The request has invalid fields.",
                   errors=[FieldError(field="items[0].quantity", message="Expected `int` <= 99")],
@@ -101,21 +126,22 @@ _ALL: list[msgspec.Struct] = [
     STORE,
     TABLE_7,
     # orders
-    OrderCreate(items=[OrderLineIn(menu_item_id=31, quantity=2), OrderLineIn(menu_item_id=35, quantity=1)],
+    OrderCreate(items=[OrderLineIn(menu_item_id=31, quantity=2, options=[88, 93]),
+                       OrderLineIn(menu_item_id=35, quantity=1)],
                 note="No spring onion, please"),
-    OrderLineIn(menu_item_id=31, quantity=2),
+    OrderLineIn(menu_item_id=31, quantity=2, options=[88, 93]),
     OrderStatusUpdate(status="preparing"),
     ORDER,
     LINES[0],
     SESSION,
-    d.TableOrders(session=SESSION, total_amount=19_000, orders=[ORDER]),
+    d.TableOrders(session=SESSION, total_amount=21_000, orders=[ORDER]),
     d.OrderPage(items=[ORDER], next_cursor="AAXuQm2sWHAAAAAAAAAEEg"),
     # tables
     TableCreate(number=7, password="table-7-pin"),
     TableUpdate(password="new-table-7-pin"),
     d.Table(id=12, number=7, session=SESSION),
     d.ClosedSession(id=388, table_id=12, table_number=7, started_at=SEATED, closed_at=CLOSED, order_count=1,
-                    total_amount=19_000,
+                    total_amount=21_000,
                     orders=[msgspec.structs.replace(ORDER, status="completed", updated_at=CLOSED)]),
     d.HistoryPage(items=[], total=0, limit=20, offset=0),
     SessionMove(to_table_id=14),
@@ -127,17 +153,38 @@ _ALL: list[msgspec.Struct] = [
     CallCreate(reason="water", note="Two glasses, please"),
     CALL,
     # the menu
-    CategoryCreate(name="찌개", sort_order=1),
+    CategoryCreate(name="찌개", sort_order=1, station_id=2, translations={"en": TranslatedName(name="Stews")}),
     CategoryUpdate(name="찌개 (Stews)"),
-    MenuItemCreate(category_id=4, name="김치찌개", price=9_000, description="Kimchi stew with pork and tofu",
-                   image_url="https://cdn.seoul-bbq.example/menu/kimchi-jjigae.jpg", sort_order=1),
-    MenuItemUpdate(available=False),
-    d.Category(id=4, name="찌개", sort_order=1),
-    d.MenuItem(id=31, category_id=4, name="김치찌개", description="Kimchi stew with pork and tofu", price=9_000,
-               image_url="https://cdn.seoul-bbq.example/menu/kimchi-jjigae.jpg", sort_order=1, available=True),
+    MenuItemCreate(category_id=4, name="김치찌개", price=9_000, description="돼지고기와 두부를 넣은 김치찌개",
+                   image_url="https://cdn.seoul-bbq.example/menu/kimchi-jjigae.jpg", sort_order=1,
+                   translations={"en": TranslatedItem(name="Kimchi stew",
+                                                      description="Kimchi stew with pork and tofu")}),
+    MenuItemUpdate(available=False, sold_out_until=datetime(2026, 11, 28, 15, 0, tzinfo=UTC)),
+    TranslatedName(name="Stews"),
+    TranslatedItem(name="Kimchi stew", description="Kimchi stew with pork and tofu"),
+    d.Category(id=4, name="찌개", sort_order=1, station_id=2, translations={"en": d.NameTranslation(name="Stews")}),
+    d.MenuItem(id=31, category_id=4, name="김치찌개", description="돼지고기와 두부를 넣은 김치찌개", price=9_000,
+               image_url="https://cdn.seoul-bbq.example/menu/kimchi-jjigae.jpg", sort_order=1, available=True,
+               sold_out_until=None, station_id=None, translations={"en": ITEM_TRANSLATION},
+               option_groups=[OPTION_GROUP]),
+    d.NameTranslation(name="Stews"),
+    ITEM_TRANSLATION,
+    OptionGroupCreate(name="맵기", min=1, max=1, translations={"en": TranslatedName(name="Spiciness")}),
+    OptionGroupUpdate(max=2),
+    OptionCreate(name="매운맛", price_delta=0, sort_order=2, translations={"en": TranslatedName(name="Hot")}),
+    OptionUpdate(available=False),
+    OPTION_GROUP,
+    OPTION,
     ENTRY,
+    MENU_OPTION_GROUP,
+    MENU_OPTION,
     MENU_CATEGORY,
-    d.Menu(store=STORE, categories=[MENU_CATEGORY]),
+    MENU_STORE,
+    d.Menu(store=MENU_STORE, language="en", categories=[MENU_CATEGORY]),
+    # the store's settings
+    d.StoreSettings(id=1, code="seoul-bbq", name="서울 바베큐", timezone="Asia/Seoul", languages=["ko", "en"],
+                    business_day_ends_at=datetime(2026, 11, 28, 15, 0, tzinfo=UTC)),
+    StoreUpdate(languages=["ko", "en", "ja", "zh"]),
     # kitchen stations and tickets
     StationCreate(name="주방", sort_order=0),
     StationUpdate(name="주방 (Kitchen)"),

@@ -1,6 +1,8 @@
 """The tablets' menu, encoded once per change and served from memory.
 
-Every replica keeps each store's menu body and ETag. The listener invalidates a store's entry on
+Every replica keeps each store's menu body and ETag, one per language asked for (the languages a
+request prefers, in order: the database picks the first the store keeps). The listener invalidates a
+store's entries on
 `menu.updated` (any replica's edit reaches every replica that way) and clears everything when it
 reconnects, since notifications may have been missed meanwhile; while it is down nothing is cached.
 A generation number per store keeps a read that raced an edit from storing the older menu.
@@ -26,6 +28,11 @@ from tableorder.kit import PreparedResponse
 MENU_CACHE_MAX_BYTES = 16 * 1024 * 1024
 
 
+# What a request asks for: its preferred languages, best first (empty: the store's working language).
+Languages = tuple[str, ...]
+Key = tuple[int, Languages]
+
+
 class CachedMenu(NamedTuple):
     body: bytes
     etag: str
@@ -35,7 +42,7 @@ class CachedMenu(NamedTuple):
     @classmethod
     def of(cls, body: bytes) -> CachedMenu:
         etag = etag_of(body)
-        headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+        headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Accept-Language"}
         return cls(body, etag, PreparedResponse(body, 200, headers, media_type="application/json"),
                    PreparedResponse(b"", 304, headers))
 
@@ -46,67 +53,82 @@ def etag_of(body: bytes) -> str:
 
 class MenuCache:
     def __init__(self, max_bytes: int = MENU_CACHE_MAX_BYTES) -> None:
-        self._entries: OrderedDict[int, CachedMenu] = OrderedDict()  # the least recently read first
+        self._entries: OrderedDict[Key, CachedMenu] = OrderedDict()  # the least recently read first
+        self._kept: dict[int, set[Languages]] = {}  # the store's entries, by languages
         self._generations: dict[int, int] = {}
         self._epoch = 0  # bumped by clear(): invalidates fills that started before it
         self.enabled = False  # only while the listener is connected
         self.max_bytes = max_bytes
         self.nbytes = 0  # the bodies kept
         # Loads under way; a change or a clear() takes a store's out, so who asks after it loads anew.
-        self._loading: dict[int, asyncio.Future[CachedMenu | None]] = {}
+        self._loading: dict[Key, asyncio.Future[CachedMenu | None]] = {}
 
-    async def get(self, store_id: int, load: Callable[[int], Awaitable[bytes | None]]) -> CachedMenu | None:
-        entry = self._entries.get(store_id)
+    async def get(self, store_id: int, load: Callable[[int], Awaitable[bytes | None]],
+                  languages: Languages = ()) -> CachedMenu | None:
+        """The store's menu in the first of `languages` it keeps; `load(store_id)` reads it (in those
+        languages) when it is not kept."""
+        key = (store_id, languages)
+        entry = self._entries.get(key)
         if entry is not None:
-            self._entries.move_to_end(store_id)
+            self._entries.move_to_end(key)
             return entry
-        loading = self._loading.get(store_id)
+        loading = self._loading.get(key)
         if loading is None:
-            loading = self._loading[store_id] = asyncio.ensure_future(self._fill(store_id, load))
-            loading.add_done_callback(partial(self._loaded, store_id))
+            loading = self._loading[key] = asyncio.ensure_future(self._fill(key, load))
+            loading.add_done_callback(partial(self._loaded, key))
         # Shielded: a request that goes away does not cancel the load the others wait for.
         return await asyncio.shield(loading)
 
-    async def _fill(self, store_id: int, load: Callable[[int], Awaitable[bytes | None]]) -> CachedMenu | None:
+    async def _fill(self, key: Key, load: Callable[[int], Awaitable[bytes | None]]) -> CachedMenu | None:
+        store_id = key[0]
         generation, epoch = self._generations.get(store_id, 0), self._epoch
         document = await load(store_id)
         if document is None:
             return None
         entry = CachedMenu.of(document)
         if self.enabled and generation == self._generations.get(store_id, 0) and epoch == self._epoch:
-            self._keep(store_id, entry)
+            self._keep(key, entry)
         return entry
 
-    def _loaded(self, store_id: int, loading: asyncio.Future[CachedMenu | None]) -> None:
-        if self._loading.get(store_id) is loading:
-            del self._loading[store_id]
+    def _loaded(self, key: Key, loading: asyncio.Future[CachedMenu | None]) -> None:
+        if self._loading.get(key) is loading:
+            del self._loading[key]
         if not loading.cancelled():
             loading.exception()  # retrieved here too: every request waiting for it raises it already
 
-    def _keep(self, store_id: int, entry: CachedMenu) -> None:
+    def _keep(self, key: Key, entry: CachedMenu) -> None:
         size = len(entry.body)
         if size > self.max_bytes:
             return  # served, not kept
-        self._drop(store_id)  # never counted twice
+        self._drop(key)  # never counted twice
         while self._entries and self.nbytes + size > self.max_bytes:
-            _, evicted = self._entries.popitem(last=False)
-            self.nbytes -= len(evicted.body)
-        self._entries[store_id] = entry
+            self._drop(next(iter(self._entries)))
+        self._entries[key] = entry
+        self._kept.setdefault(key[0], set()).add(key[1])
         self.nbytes += size
 
-    def _drop(self, store_id: int) -> None:
-        entry = self._entries.pop(store_id, None)
+    def _drop(self, key: Key) -> None:
+        entry = self._entries.pop(key, None)
         if entry is not None:
             self.nbytes -= len(entry.body)
+            kept = self._kept.get(key[0])
+            if kept is not None:
+                kept.discard(key[1])
+                if not kept:
+                    del self._kept[key[0]]
 
     def invalidate(self, store_id: int) -> None:
+        """Every language of the store's menu goes."""
         self._generations[store_id] = self._generations.get(store_id, 0) + 1
-        self._drop(store_id)
-        self._loading.pop(store_id, None)
+        for languages in list(self._kept.get(store_id, ())):
+            self._drop((store_id, languages))
+        for key in [key for key in self._loading if key[0] == store_id]:
+            del self._loading[key]
 
     def clear(self) -> None:
         self._epoch += 1
         self._entries.clear()
+        self._kept.clear()
         self._generations.clear()
         self._loading.clear()
         self.nbytes = 0

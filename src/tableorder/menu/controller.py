@@ -4,23 +4,88 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
-from typing import Annotated, Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache, partial
+from typing import Annotated, Any, get_args
+from urllib.parse import parse_qsl
 
 import asyncpg
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.enums import ParamType
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIType, Operation, Schema
+from litestar.openapi.spec import Parameter as OpenAPIParameter
 from litestar.params import Parameter
 
-from tableorder.documents import Category, Menu, MenuItem
+from tableorder.documents import Category, LanguageCode, Menu, MenuItem, Option, OptionGroup
 from tableorder.kit import LOCATION, MAX_BIGINT, PathId, changed_fields, created, header, raw_json
 from tableorder.menu import queries
-from tableorder.menu.cache import MenuCache
-from tableorder.menu.schemas import CategoryCreate, CategoryUpdate, MenuItemCreate, MenuItemUpdate
+from tableorder.menu.cache import Languages, MenuCache
+from tableorder.menu.schemas import (
+    CategoryCreate,
+    CategoryUpdate,
+    MenuItemCreate,
+    MenuItemUpdate,
+    OptionCreate,
+    OptionGroupCreate,
+    OptionGroupUpdate,
+    OptionUpdate,
+)
 from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, found, not_found, problem_spec
 from tableorder.security import Principal, api_key, table_principal
 from tableorder.state import AppState
+
+# The languages a menu may be kept in (documents.LanguageCode).
+SUPPORTED_LANGUAGES = frozenset(get_args(get_args(LanguageCode)[0]))
+
+
+@lru_cache(maxsize=1024)
+def preferred_languages(query: bytes, accept_language: str | None) -> Languages:
+    """The supported languages a request asks for, best first: `?lang=` and then Accept-Language by its
+    q-values, each by its primary subtag (zh-CN is zh, en-US en). Cached: tablets send the same few
+    headers over and over, so the menu's hot path stays a dict lookup."""
+    asked: list[str] = [value for name, value in parse_qsl(query.decode("latin-1")) if name == "lang"]
+    weighted: list[tuple[float, int, str]] = []
+    for n, part in enumerate((accept_language or "").split(",")[:32]):
+        tag, _, params = part.partition(";")
+        q = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                q = float(params[2:])
+            except ValueError:
+                continue
+        if q > 0:
+            weighted.append((-q, n, tag))
+    asked += [tag for _, _, tag in sorted(weighted)]
+    languages: list[str] = []
+    for tag in asked:
+        primary = tag.strip().partition("-")[0].lower()
+        if primary in SUPPORTED_LANGUAGES and primary not in languages:
+            languages.append(primary)
+    return tuple(languages)
+
+
+@dataclass
+class MenuOperation(Operation):
+    """GET /menu reads `lang` and Accept-Language itself (its hot path parses no parameters); the
+    document declares them here."""
+
+    def __post_init__(self) -> None:
+        self.parameters = [
+            *(self.parameters or []),
+            OpenAPIParameter(
+                name="lang", param_in=ParamType.QUERY, required=False,
+                schema=Schema(type=OpenAPIType.STRING, examples=["en"]),
+                description="The language to show the menu in (ko, en, ja, zh; zh-CN is zh); without it, "
+                            "Accept-Language; a language the store does not keep gives its working language"),
+            OpenAPIParameter(
+                name="Accept-Language", param_in=ParamType.HEADER, required=False,
+                schema=Schema(type=OpenAPIType.STRING, examples=["en-US,en;q=0.9,ko;q=0.8"]),
+                description="Languages the tablet prefers, with q-values, when `lang` is not given"),
+        ]
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
@@ -34,18 +99,28 @@ class GuestMenuController(Controller):
     path = "/menu"
     tags = ["Guest"]
 
-    @get(operation_id="GetMenu", summary="The store's menu by category; send If-None-Match to get 304",
+    @get(operation_id="GetMenu", summary="The store's menu by category, in a language; send If-None-Match to get 304",
+         operation_class=MenuOperation,
          responses={**AUTH_PROBLEMS, 304: ResponseSpec(None, description="Not modified (empty body)")})
     async def get_menu(self, request: Request[Any, Any, Any]) -> Response[Menu]:
         """The store's menu as the tablet shows it: categories in display order, each with its items (sold-out
-        items included, with `available: false`). Send the ETag back in If-None-Match to get a 304 with no body
-        while the menu is unchanged; a `menu.updated` event says when to ask again."""
+        items included, with `available: false`) and their option groups. In the language `lang` asks for, else
+        the first of Accept-Language the store keeps, else the store's working language (`language` says which);
+        names not translated are in the working language. Send the ETag back in If-None-Match to get a 304 with
+        no body while the menu is unchanged (the ETag differs per language); a `menu.updated` event says when to
+        ask again."""
         # The tablets' hottest read: no dependency injection, and the answer is a response encoded
-        # once per menu change (see MenuCache), so a request costs a token lookup and a dict lookup.
+        # once per menu change and language (see MenuCache), so a request costs a token lookup and a
+        # dict lookup or two.
         principal = await table_principal(request)
         state = request.app.state
         cache: MenuCache = state.menu_cache
-        menu = await cache.get(principal.store_id, partial(queries.menu_document, state.reads))
+        scope = request.scope
+        accept_language = header(scope, b"accept-language")
+        query: bytes = scope["query_string"]
+        languages = preferred_languages(query, accept_language) if query or accept_language else ()
+        menu = await cache.get(principal.store_id, partial(queries.menu_document, state.reads, languages=languages),
+                               languages)
         if menu is None:
             raise not_found("Store")
         # The body is the menu's JSON as PostgreSQL built it: typed Any here, so the annotation above
@@ -58,6 +133,27 @@ class GuestMenuController(Controller):
 def unknown_category() -> ProblemError:
     return ProblemError(422, "The category does not exist in this store.", slug="validation-error",
                         errors=[FieldError(field="category_id", message="no such category in this store")])
+
+
+def unknown_station() -> ProblemError:
+    return ProblemError(422, "The station does not exist in this store.", slug="validation-error",
+                        errors=[FieldError(field="station_id", message="no such station in this store")])
+
+
+def invalid(field: str, message: str) -> ProblemError:
+    return ProblemError(422, "The request has invalid fields.", slug="validation-error",
+                        errors=[FieldError(field=field, message=message)])
+
+
+@contextmanager
+def unknown_reference_refused() -> Iterator[None]:
+    """A category or station of another store (or none) as a 422 naming the field."""
+    try:
+        yield
+    except asyncpg.ForeignKeyViolationError as exc:
+        if "station" in (exc.constraint_name or ""):
+            raise unknown_station() from exc
+        raise unknown_category() from exc
 
 
 def menu_changed(state: AppState, store_id: int) -> None:
@@ -78,6 +174,21 @@ def refused_when_full(what: str) -> Iterator[None]:
             raise
         limit = msgspec.json.decode(exc.detail or "{}", type=dict[str, int]).get("limit")
         raise ProblemError(409, f"This store's menu already holds {limit} {what}, the most a menu may hold; "
+                                f"delete one to add another.", slug="menu-full") from exc
+
+
+@contextmanager
+def options_refused_when_full() -> Iterator[None]:
+    """options_check_size (migration 0009, SQLSTATE MENU_FULL) as a 409 naming the limit and what holds it."""
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        if exc.sqlstate != queries.MENU_FULL:
+            raise
+        detail = msgspec.json.decode(exc.detail or "{}", type=dict[str, int | str])
+        what = "option groups" if exc.table_name == "option_groups" else "options"
+        holder = {"item": "This menu item", "group": "This option group"}.get(str(detail.get("of")), "This store")
+        raise ProblemError(409, f"{holder} already holds {detail.get('limit')} {what}, the most it may hold; "
                                 f"delete one to add another.", slug="menu-full") from exc
 
 
@@ -103,9 +214,10 @@ class AdminCategoryController(Controller):
                      409: problem_spec("The menu already holds 100 categories (type `.../menu-full`)")})
     async def create_category(self, state: AppState, request: Request[Any, Any, Any], principal: Principal,
                               data: CategoryCreate) -> Response[Category]:
-        """Add a menu category (at most 100 per store). Tablets are told with a `menu.updated` event."""
-        with refused_when_full("categories"):
-            document = await queries.create_category(state.pool, principal.store_id, data.name, data.sort_order)
+        """Add a menu category (at most 100 per store), optionally routed to a kitchen station of the store and
+        with its name in other languages. Tablets are told with a `menu.updated` event."""
+        with refused_when_full("categories"), unknown_reference_refused():
+            document = await queries.create_category(state.pool, principal.store_id, msgspec.structs.asdict(data))
         menu_changed(state, principal.store_id)
         return created(request, document)
 
@@ -114,8 +226,11 @@ class AdminCategoryController(Controller):
            responses={**AUTH_PROBLEMS, 404: problem_spec("No such category in this store")})
     async def update_category(self, state: AppState, principal: Principal, category_id: PathId,
                               data: CategoryUpdate) -> Response[Category]:
-        """Rename or reorder a category; only the fields sent change. Announced as `menu.updated`."""
-        document = await queries.update_category(state.pool, principal.store_id, category_id, changed_fields(data))
+        """Rename, reorder, route to another station or translate a category; only the fields sent change
+        (`translations` replaces them all). Announced as `menu.updated`."""
+        with unknown_reference_refused():
+            document = await queries.update_category(state.pool, principal.store_id, category_id,
+                                                     changed_fields(data))
         document = found(document, "Category")
         menu_changed(state, principal.store_id)
         return raw_json(document)
@@ -162,11 +277,8 @@ class AdminMenuItemController(Controller):
                           data: MenuItemCreate) -> Response[MenuItem]:
         """Add a menu item to a category of the store (at most 500 items per store); the price is in integer won.
         Announced as `menu.updated`."""
-        try:
-            with refused_when_full("items"):
-                document = await queries.create_item(state.pool, principal.store_id, msgspec.structs.asdict(data))
-        except asyncpg.ForeignKeyViolationError as exc:
-            raise unknown_category() from exc
+        with refused_when_full("items"), unknown_reference_refused():
+            document = await queries.create_item(state.pool, principal.store_id, msgspec.structs.asdict(data))
         menu_changed(state, principal.store_id)
         return created(request, document)
 
@@ -175,13 +287,26 @@ class AdminMenuItemController(Controller):
            responses={**AUTH_PROBLEMS, 404: problem_spec("No such menu item in this store")})
     async def update_item(self, state: AppState, principal: Principal, item_id: PathId,
                           data: MenuItemUpdate) -> Response[MenuItem]:
-        """Change a menu item; only the fields sent change (`available: false` marks it sold out, `image_url: null`
-        removes its picture). Orders already placed keep the name and price they were placed with. Announced as
-        `menu.updated`."""
+        """Change a menu item; only the fields sent change (`available: false` marks it sold out, with
+        `sold_out_until` until a future time when it comes back by itself; `available: true` clears that time;
+        `image_url: null` removes its picture; `translations` replaces them all). Orders already placed keep the
+        name and price they were placed with. Announced as `menu.updated`."""
+        changes = changed_fields(data)
+        until = changes.get("sold_out_until")
+        if until is not None:
+            if changes.get("available") is True:
+                raise invalid("sold_out_until", "only with available: false")
+            if until <= datetime.now(UTC):
+                raise invalid("sold_out_until", "must be in the future")
+        elif changes.get("available") is True:
+            changes["sold_out_until"] = None
         try:
-            document = await queries.update_item(state.pool, principal.store_id, item_id, changed_fields(data))
-        except asyncpg.ForeignKeyViolationError as exc:
-            raise unknown_category() from exc
+            with unknown_reference_refused():
+                document = await queries.update_item(state.pool, principal.store_id, item_id, changes)
+        except asyncpg.CheckViolationError as exc:
+            if exc.constraint_name != "menu_items_sold_out_until":
+                raise
+            raise invalid("sold_out_until", "only for a sold-out item: send available: false with it") from exc
         document = found(document, "Menu item")
         menu_changed(state, principal.store_id)
         return raw_json(document)
@@ -194,4 +319,106 @@ class AdminMenuItemController(Controller):
         Announced as `menu.updated`."""
         if not await queries.delete_item(state.pool, principal.store_id, item_id):
             raise not_found("Menu item")
+        menu_changed(state, principal.store_id)
+
+
+def _group_location(request: Request[Any, Any, Any], kind: str, document: str) -> Response[Any]:
+    """201 with the new group's or option's document, and in Location where it is changed."""
+    new_id = msgspec.json.decode(document, type=_Created).id
+    base = request.url.path.rsplit("/admin/", 1)[0]
+    return raw_json(document, status_code=201, headers={"Location": f"{base}/admin/{kind}/{new_id}"})
+
+
+class _Created(msgspec.Struct):
+    id: int
+
+
+class AdminOptionGroupController(Controller):
+    """An item's option groups: POST under the item, PATCH and DELETE by the group's own id."""
+
+    path = "/"
+    tags = ["Admin: menu"]
+
+    @post("/menu-items/{item_id:int}/option-groups", operation_id="CreateOptionGroup", security=api_key("menu:write"),
+          summary="Add an option group (맵기, 토핑, ...) to a menu item", response_headers=[LOCATION],
+          responses={**AUTH_PROBLEMS, 404: problem_spec("No such menu item in this store"),
+                     409: problem_spec("The item already holds 20 option groups, or the store 1,000 "
+                                       "(type `.../menu-full`)")})
+    async def create_group(self, state: AppState, request: Request[Any, Any, Any], principal: Principal,
+                           item_id: PathId, data: OptionGroupCreate) -> Response[OptionGroup]:
+        """Add an option group to a menu item of the store: a line of the item takes between `min` and `max` of
+        its options (`min` ≥ 1: required). At most 20 groups an item. Announced as `menu.updated`."""
+        if data.min > data.max:
+            raise invalid("min", "must not be more than max")
+        with options_refused_when_full():
+            document = await queries.create_option_group(state.pool, principal.store_id, item_id,
+                                                         msgspec.structs.asdict(data))
+        document = found(document, "Menu item")
+        menu_changed(state, principal.store_id)
+        return _group_location(request, "option-groups", document)
+
+    @patch("/option-groups/{group_id:int}", operation_id="UpdateOptionGroup", security=api_key("menu:write"),
+           summary="Change an option group; only the fields sent change",
+           responses={**AUTH_PROBLEMS, 404: problem_spec("No such option group in this store")})
+    async def update_group(self, state: AppState, principal: Principal, group_id: PathId,
+                           data: OptionGroupUpdate) -> Response[OptionGroup]:
+        """Rename, reorder, translate an option group or change its `min`/`max` (which must stay min ≤ max); only
+        the fields sent change. Orders already placed keep what they chose. Announced as `menu.updated`."""
+        changes = changed_fields(data)
+        if "min" in changes and "max" in changes and changes["min"] > changes["max"]:
+            raise invalid("min", "must not be more than max")
+        try:
+            document = await queries.update_option_group(state.pool, principal.store_id, group_id, changes)
+        except asyncpg.CheckViolationError as exc:
+            raise invalid("min" if "min" in changes else "max", "min must not be more than max") from exc
+        document = found(document, "Option group")
+        menu_changed(state, principal.store_id)
+        return raw_json(document)
+
+    @delete("/option-groups/{group_id:int}", operation_id="DeleteOptionGroup", security=api_key("menu:write"),
+            summary="Delete an option group with its options (past orders keep what they chose)",
+            responses={**AUTH_PROBLEMS, 404: problem_spec("No such option group in this store")})
+    async def delete_group(self, state: AppState, principal: Principal, group_id: PathId) -> None:
+        """Delete an option group and its options. Past orders keep the options they were placed with. Announced as
+        `menu.updated`."""
+        if not await queries.delete_option_group(state.pool, principal.store_id, group_id):
+            raise not_found("Option group")
+        menu_changed(state, principal.store_id)
+
+    @post("/option-groups/{group_id:int}/options", operation_id="CreateOption", security=api_key("menu:write"),
+          summary="Add an option to an option group", response_headers=[LOCATION],
+          responses={**AUTH_PROBLEMS, 404: problem_spec("No such option group in this store"),
+                     409: problem_spec("The group already holds 30 options, or the store 5,000 "
+                                       "(type `.../menu-full`)")})
+    async def create_option(self, state: AppState, request: Request[Any, Any, Any], principal: Principal,
+                            group_id: PathId, data: OptionCreate) -> Response[Option]:
+        """Add an option to an option group of the store; `price_delta` is added to the line's unit price (it may
+        be negative, 0 for a free choice). At most 30 options a group. Announced as `menu.updated`."""
+        with options_refused_when_full():
+            document = await queries.create_option(state.pool, principal.store_id, group_id,
+                                                   msgspec.structs.asdict(data))
+        document = found(document, "Option group")
+        menu_changed(state, principal.store_id)
+        return _group_location(request, "options", document)
+
+    @patch("/options/{option_id:int}", operation_id="UpdateOption", security=api_key("menu:write"),
+           summary="Change an option (price, sold out, ...); only the fields sent change",
+           responses={**AUTH_PROBLEMS, 404: problem_spec("No such option in this store")})
+    async def update_option(self, state: AppState, principal: Principal, option_id: PathId,
+                            data: OptionUpdate) -> Response[Option]:
+        """Change an option; only the fields sent change (`available: false` marks it sold out: orders choosing
+        it are refused from then on). Orders already placed keep the name and price they were placed with.
+        Announced as `menu.updated`."""
+        document = await queries.update_option(state.pool, principal.store_id, option_id, changed_fields(data))
+        document = found(document, "Option")
+        menu_changed(state, principal.store_id)
+        return raw_json(document)
+
+    @delete("/options/{option_id:int}", operation_id="DeleteOption", security=api_key("menu:write"),
+            summary="Delete an option (past orders keep what they chose)",
+            responses={**AUTH_PROBLEMS, 404: problem_spec("No such option in this store")})
+    async def delete_option(self, state: AppState, principal: Principal, option_id: PathId) -> None:
+        """Delete an option. Past orders keep the options they were placed with. Announced as `menu.updated`."""
+        if not await queries.delete_option(state.pool, principal.store_id, option_id):
+            raise not_found("Option")
         menu_changed(state, principal.store_id)

@@ -7,7 +7,7 @@ import hashlib
 import re
 import struct
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 import msgspec
@@ -18,7 +18,7 @@ from litestar.params import HeaderParameter, Parameter
 from tableorder.documents import Order, OrderPage, OrderStatus, TableOrders
 from tableorder.kit import MAX_BIGINT, PathId, raw_json
 from tableorder.orders import queries
-from tableorder.orders.schemas import OrderCreate, OrderStatusUpdate
+from tableorder.orders.schemas import MAX_ORDER_OPTIONS, OrderCreate, OrderStatusUpdate
 from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, found, not_found, problem_spec
 from tableorder.security import Principal, api_key
 from tableorder.state import AppState
@@ -34,9 +34,47 @@ REPLAYED = ResponseHeader(name="Idempotent-Replayed", value="true", documentatio
                                       "Idempotency-Key placed (nothing new was ordered); absent otherwise")
 
 
+class _OptionProblem(msgspec.Struct):
+    """One problem place_order() found with a line's options (migration 0009)."""
+
+    line: int  # 0-based
+    problem: Literal["unknown", "other_item", "unavailable", "too_few", "too_many", "negative_price"]
+    option_id: int | None = None
+    group: str | None = None
+    option: str | None = None
+    min: int | None = None
+    max: int | None = None
+
+    def message(self) -> str:
+        match self.problem:
+            case "unknown":
+                return f"option {self.option_id} does not exist"
+            case "other_item":
+                return f"option {self.option_id} ({self.group}: {self.option}) is not an option of this item"
+            case "unavailable":
+                return f"{self.group}: {self.option} is sold out"
+            case "too_few" if self.min == self.max:
+                return f"{self.group}: choose {self.min}"
+            case "too_few":
+                return f"{self.group}: choose at least {self.min}"
+            case "too_many":
+                return f"{self.group}: choose at most {self.max}"
+        return "the options make the line's price negative"
+
+
+class _Unorderable(msgspec.Struct):
+    unknown: list[int] = []
+    unavailable: list[int] = []
+    options: list[_OptionProblem] = []
+
+
 def _unorderable(data: OrderCreate, detail: str | None) -> ProblemError:
-    named = msgspec.json.decode(detail or "{}", type=dict[str, list[int]])
-    unknown, sold_out = set(named.get("unknown", [])), set(named.get("unavailable", []))
+    named = msgspec.json.decode(detail or "{}", type=_Unorderable)
+    if named.options:
+        return ProblemError(422, "Some lines' options cannot be ordered.", slug="unorderable-items", errors=[
+            FieldError(field=f"items[{problem.line}].options", message=problem.message())
+            for problem in named.options])
+    unknown, sold_out = set(named.unknown), set(named.unavailable)
     errors = [
         FieldError(field=f"items[{i}].menu_item_id",
                    message=f"menu item {line.menu_item_id} " + ("does not exist" if line.menu_item_id in unknown
@@ -45,6 +83,23 @@ def _unorderable(data: OrderCreate, detail: str | None) -> ProblemError:
         if line.menu_item_id in unknown or line.menu_item_id in sold_out
     ]
     return ProblemError(422, "Some menu items cannot be ordered.", slug="unorderable-items", errors=errors)
+
+
+def _check_options(data: OrderCreate) -> None:
+    """What the body's schema cannot say: each option once a line, and at most MAX_ORDER_OPTIONS an order."""
+    errors = [FieldError(field=f"items[{i}].options", message="each option may be chosen once a line")
+              for i, line in enumerate(data.items) if len(set(line.options)) != len(line.options)]
+    if sum(len(line.options) for line in data.items) > MAX_ORDER_OPTIONS:
+        errors.append(FieldError(field="items", message=f"at most {MAX_ORDER_OPTIONS} options an order"))
+    if errors:
+        raise ProblemError(422, "The request has invalid fields.", slug="validation-error", errors=errors)
+
+
+def _request_hash(data: OrderCreate) -> bytes:
+    """The body as the Idempotency-Key remembers it: a line's options in any order are the same choice."""
+    normal = msgspec.structs.replace(data, items=[
+        msgspec.structs.replace(line, options=sorted(line.options)) for line in data.items])
+    return hashlib.sha256(msgspec.json.encode(normal)).digest()
 
 
 def _session_full(limit: int) -> ProblemError:
@@ -116,19 +171,25 @@ class GuestOrderController(Controller):
                                        "60 seconds; Retry-After gives the seconds until it may order again")})
     async def place_order(self, state: AppState, principal: Principal, data: OrderCreate,
                           idempotency_key: IdempotencyKey = None) -> Response[Order]:
-        """Place an order for the calling table: menu item ids and quantities only, the server prices every line
-        from the menu at this moment and keeps those prices. The first order of a table with no open session
+        """Place an order for the calling table: menu item ids, quantities and the options chosen only; the server
+        prices every line from the menu at this moment (`line_total` = (unit price + the options' `price_delta`)
+        × quantity) and keeps those prices. The first order of a table with no open session
         opens one. Send an `Idempotency-Key` to retry safely: the same key and body give the same order again
-        (with `Idempotent-Replayed: true`), the same key with another body is a 409. Unknown or sold-out items
-        are a 422 naming each line."""
-        request_hash = hashlib.sha256(msgspec.json.encode(data)).digest()
+        (with `Idempotent-Replayed: true`), the same key with another body (other options included) is a 409.
+        Unknown or sold-out items are a 422 naming each line; options that are unknown, of another item, sold out,
+        chosen twice, or too few or too many for a group are a 422 naming the line (`items[0].options`) and
+        the group. Nothing is ordered then."""
+        _check_options(data)
+        request_hash = _request_hash(data)
         rate_limit: int = state.settings.order_rate_limit_per_minute
         max_orders: int = state.settings.session_max_orders
         try:
             row = await queries.place_order(
                 state.pool, principal.store_id, principal.subject_id,
                 [line.menu_item_id for line in data.items], [line.quantity for line in data.items],
-                data.note, idempotency_key, request_hash, rate_limit, max_orders)
+                data.note, idempotency_key, request_hash, rate_limit, max_orders,
+                [i for i, line in enumerate(data.items, start=1) for _ in line.options],
+                [option for line in data.items for option in line.options])
         except asyncpg.PostgresError as exc:
             match exc.sqlstate:
                 case queries.UNORDERABLE:

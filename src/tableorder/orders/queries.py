@@ -7,24 +7,26 @@ from datetime import date, datetime
 
 import asyncpg
 
-PLACE_ORDER = "SELECT order_doc::text, replayed FROM place_order($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+PLACE_ORDER = "SELECT order_doc::text, replayed FROM place_order($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 
-# SQLSTATEs place_order() raises (migrations 0001, 0002, 0005).
+# SQLSTATEs place_order() raises (migrations 0001, 0002, 0005, 0009).
 TABLE_NOT_FOUND = "TO404"
 KEY_REUSED = "TO409"  # an Idempotency-Key reused with another body
 NOT_MOVABLE = "TO409"  # orders_check_status: a backward move, or out of a final status or a closed session
 SESSION_FULL = "TOCAP"  # the open session holds max_orders orders; DETAIL: {"limit": n}
-UNORDERABLE = "TO422"  # DETAIL: {"unknown": [ids], "unavailable": [ids]}
+UNORDERABLE = "TO422"  # DETAIL: {"unknown": [ids], "unavailable": [ids], "options": [{line, problem, ...}]}
 TOO_MANY_ORDERS = "TO429"  # DETAIL: {"retry_after": seconds}
 
 
 async def place_order(pool: asyncpg.Pool, store_id: int, table_id: int, item_ids: list[int],
                       quantities: list[int], note: str | None, idempotency_key: str | None,
-                      request_hash: bytes, rate_limit: int, max_orders: int) -> asyncpg.Record:
+                      request_hash: bytes, rate_limit: int, max_orders: int, option_lines: list[int],
+                      option_ids: list[int]) -> asyncpg.Record:
     """`rate_limit`: orders the table may place in any 60 seconds; `max_orders`: orders its open
-    session may hold (0: no limit, either). Raises asyncpg errors with the SQLSTATEs above."""
+    session may hold (0: no limit, either); `option_lines`/`option_ids`: the options chosen as pairs
+    (the line's 1-based number, the option's id). Raises asyncpg errors with the SQLSTATEs above."""
     return await pool.fetchrow(PLACE_ORDER, store_id, table_id, item_ids, quantities, note,
-                               idempotency_key, request_hash, rate_limit, max_orders)
+                               idempotency_key, request_hash, rate_limit, max_orders, option_lines, option_ids)
 
 
 # table_orders_json (migrations/documents.sql): UTF-8 bytes, as large as a session is.

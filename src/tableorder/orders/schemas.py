@@ -7,12 +7,18 @@ import msgspec
 from tableorder.documents import OrderStatus, Quantity
 from tableorder.kit import Id
 
+# Options chosen on a line and on a whole order: an order's document (and so a session's) stays bounded.
+MAX_LINE_OPTIONS = 20
+MAX_ORDER_OPTIONS = 50
+
 
 class OrderLineIn(msgspec.Struct, forbid_unknown_fields=True):
-    """One line of a new order: which menu item and how many."""
+    """One line of a new order: which menu item, how many, and the ids of the options chosen (each group of
+    the item between its `min` and `max`; at most 20 a line, 50 an order, each once)."""
 
     menu_item_id: Id
     quantity: Quantity
+    options: Annotated[list[Id], msgspec.Meta(max_length=MAX_LINE_OPTIONS)] = []
 
 
 class OrderCreate(msgspec.Struct, forbid_unknown_fields=True):

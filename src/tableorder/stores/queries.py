@@ -55,3 +55,25 @@ async def create_items(conn: asyncpg.Connection, store_id: int, category_id: int
         "INSERT INTO menu_items (store_id, category_id, name, description, price, sort_order)"
         " VALUES ($1, $2, $3, $4, $5, $6)",
         [(store_id, category_id, name, description, price, i) for i, (name, description, price) in enumerate(items)])
+
+
+# --- the store's settings (GET and PATCH /admin/store) -------------------------------------------------
+
+
+async def store_settings(pool: asyncpg.Pool, store_id: int) -> str | None:
+    document: str | None = await pool.fetchval(
+        "SELECT store_settings_json(s)::text FROM stores s WHERE s.id = $1", store_id)
+    return document
+
+
+async def set_languages(pool: asyncpg.Pool, store_id: int, languages: list[str]) -> str | None:
+    """The menu's languages, the first its working language. Recorded as `menu.updated` (entity `store`)
+    in the same transaction: every replica drops the store's cached menus, and tablets reload theirs."""
+    async with pool.acquire() as conn, conn.transaction():
+        document: str | None = await conn.fetchval(
+            "UPDATE stores s SET languages = $2 WHERE s.id = $1 RETURNING store_settings_json(s)::text",
+            store_id, languages)
+        if document is not None:
+            await conn.execute(
+                "SELECT record_event($1, 'menu.updated', NULL, menu_updated_json('stores', $1, 'UPDATE'))", store_id)
+    return document
