@@ -244,6 +244,14 @@ async function chooseStation({ forcePicker = false } = {}) {
   else showPicker(stations);
 }
 
+// `/kitchen?station=<id>` opens that station (a display set up once by link); a pick replaces it.
+function forgetStationInUrl() {
+  const url = new URL(location.href);
+  if (!url.searchParams.has("station")) return;
+  url.searchParams.delete("station");
+  history.replaceState(history.state, "", url);
+}
+
 function showPicker(stations, error = null) {
   mount("picker-template");
   const list = $("station-list");
@@ -252,6 +260,7 @@ function showPicker(stations, error = null) {
       type: "button", class: "k-btn k-station-choice",
       onclick: () => {
         writeJson(STATION_KEY, { id: station.id, name: station.name });
+        forgetStationInUrl();
         showDisplay(station);
       },
     }, station.name)));
@@ -383,6 +392,9 @@ function createDisplay(station) {
 
   function onEvent(type, data) {
     if (destroyed) return;
+    // A read in flight may have been answered before this event: read once more after it, so the
+    // list it brings cannot undo what the event just did.
+    if (loading && type !== "menu.updated") again = true;
     if (type === "ticket.created" && data && data.station_id === station.id && !data.done_at) {
       if (closedOrders.has(data.order_id)) return;
       const known = tickets.has(data.id);
@@ -487,26 +499,30 @@ function createDisplay(station) {
     }, h("span", { class: "k-done-mark", "aria-hidden": "true" }, "✓"), t("ticket.done"));
     done.addEventListener("click", () => markDone(ticket, done));
     const lines = h("ul", { class: "k-lines" }, ticket.lines.map((line) => h("li", { class: "k-line" },
-      h("span", { class: "k-qty" }, line.quantity, h("span", { class: "k-times", "aria-hidden": "true" }, "×")),
+      h("span", { class: line.quantity > 1 ? "k-qty k-qty-many" : "k-qty" },
+        line.quantity, h("span", { class: "k-times", "aria-hidden": "true" }, "×")),
       h("span", { class: "k-item" },
         h("span", { class: "k-name" }, line.name),
         line.options && line.options.length
           ? h("ul", { class: "k-options" }, line.options.map((option) => h("li", {}, optionText(option))))
           : null))));
-    const note = ticket.note
-      ? h("p", { class: "k-note" }, h("span", { class: "k-note-label" }, t("ticket.note")), " ", ticket.note)
-      : null;
     const node = h("article", { class: "k-ticket", "aria-label": t("ticket.name", { no: ticket.order_no, table }),
       "data-ticket-id": ticket.id, "data-order-id": ticket.order_id },
+    h("span", { class: "k-new" }, t("ticket.new")),
     h("header", { class: "k-ticket-head" },
       h("p", { class: "k-order-no" }, h("span", { class: "k-hash", "aria-hidden": "true" }, "#"), ticket.order_no),
       h("p", { class: "k-table" }, table),
       h("p", { class: "k-meta" },
-        h("span", { class: "k-new" }, t("ticket.new")),
         h("span", { class: "k-placed" }, t("ticket.placed", { time: formatClock(ticket.created_at) })),
         elapsed)),
-    lines, note, done);
+    lines, note(ticket), done);
     return { node, ticket, elapsed };
+  }
+
+  function note(ticket) {
+    return ticket.note
+      ? h("p", { class: "k-note" }, h("span", { class: "k-note-label" }, t("ticket.note")), " ", ticket.note)
+      : null;
   }
 
   function paintAge(entry) {
