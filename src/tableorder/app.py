@@ -32,6 +32,7 @@ from tableorder.menu.controller import (
     AdminOptionGroupController,
     GuestMenuController,
 )
+from tableorder.menu.sold_out import restore_forever
 from tableorder.openapi import openapi_config
 from tableorder.orders.controller import AdminOrderController, GuestOrderController
 from tableorder.pages import pages
@@ -102,6 +103,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         webhooks.start()
         end_streams_on_shutdown_signal(hub)
         housekeeping = asyncio.create_task(prune_forever(pool, settings), name="housekeeping")
+        # Items sold out until a time come back by themselves (every replica looks; racing is harmless).
+        restocking = asyncio.create_task(restore_forever(pool), name="sold-out-until")
         # The ~58,000 objects of a started worker (modules, routes, schemas) live as long as it does.
         # Left to the collector, each full collection walks them all: about 60 ms with the event loop
         # stopped, which every open stream and request in flight would wait out. Frozen, they are
@@ -112,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             housekeeping.cancel()
+            restocking.cancel()
             await webhooks.stop()
             hub.close()
             await listener.stop()
