@@ -9,6 +9,7 @@ import { createBoard } from "./board.js";
 import { createHistory } from "./history.js";
 import { createMenuEditor } from "./menu.js";
 import { createTablesEditor } from "./tables.js";
+import { createSettings } from "./settings.js";
 
 const STORAGE_KEY = "tableorder.admin";
 const SOUND_KEY = "tableorder.admin.sound";
@@ -136,6 +137,7 @@ function startStream() {
       if (!app) return;
       app.board.onEvent(type, data, id);
       if (type === "menu.updated" || type === "resync") app.menu.onMenuChanged();
+      if (type === "table.session_moved" && app.current === "tables") app.views.tables.show({});
     },
     onState: (state) => {
       setLive(state);
@@ -159,6 +161,8 @@ function signedIn() {
   const ctx = {
     api, t, lang,
     tables: [],  // GET /admin/tables, shared by every screen
+    store: null,  // GET /admin/store (languages, time zone, end of the business day)
+    stations: [],  // GET /admin/stations
     onError(err) { toast(err && err.message ? err.message : t("error.generic"), "error"); },
     showView,
   };
@@ -166,7 +170,7 @@ function signedIn() {
   const menu = createMenuEditor(ctx);
   app = {
     stream: null, current: "board", board, menu,
-    views: { board, history: createHistory(ctx), menu, tables: createTablesEditor(ctx) },
+    views: { board, history: createHistory(ctx), menu, tables: createTablesEditor(ctx), settings: createSettings(ctx) },
   };
   $("store-name").textContent = (session.store && session.store.name) || session.storeCode || "";
 

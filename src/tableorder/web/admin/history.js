@@ -1,6 +1,6 @@
 // History per table: closed sessions with their orders and totals between two dates, paged.
 import { formatWon } from "../shared/i18n.js";
-import { formatDateTime, h, isoDay } from "./ui.js";
+import { formatDateTime, formatOptions, h, isoDay } from "./ui.js";
 
 const PAGE = 20;
 
@@ -58,7 +58,13 @@ export function createHistory(ctx) {
         h("li", { class: `hist-${order.status}` },
           h("span", { class: "history-order-no" }, t("order.name", { no: order.order_no })),
           h("span", { class: `status status-${order.status}` }, t(`status.${order.status}`)),
-          h("span", { class: "history-lines" }, order.items.map((line) => `${line.name} × ${line.quantity}`).join(", ")),
+          h("ul", { class: "history-lines" }, order.items.map((line) => {
+            const chosen = formatOptions(line.options);
+            return h("li", {},
+              h("span", { class: "history-line-name" }, `${line.name} × ${line.quantity}`),
+              chosen ? h("span", { class: "history-line-options" }, chosen) : null,
+              h("span", { class: "history-line-total" }, formatWon(line.line_total)));
+          })),
           h("strong", { class: "history-total" }, formatWon(order.total_amount))))));
   }
 

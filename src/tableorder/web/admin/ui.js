@@ -42,14 +42,21 @@ export function confirmDialog(message) {
  * maxlength, minlength, preview}]. onSubmit(values) may throw an ApiError: its message is shown and the
  * dialog stays open. Resolves with onSubmit's result, or null when cancelled.
  */
-export function formDialog({ title, fields, onSubmit, onInput }) {
+export function formDialog({ title, fields: layout, onSubmit, onInput }) {
   const dialog = document.getElementById("form-dialog");
   const form = document.getElementById("form-dialog-form");
   const box = document.getElementById("form-dialog-fields");
   const error = document.getElementById("form-dialog-error");
   document.getElementById("form-dialog-title").textContent = title;
   error.hidden = true;
-  box.replaceChildren(...fields.map(fieldNode));
+  // A {type: "row", fields} entry puts its fields side by side (a text beside its translations).
+  const fields = layout.flatMap((field) => (field.type === "row" ? field.fields : [field]));
+  const wide = layout.some((field) => field.type === "row" && field.fields.length > 1);
+  dialog.classList.toggle("is-wide", wide);
+  box.replaceChildren(...layout.map((field) => (field.type === "row"
+    ? h("div", { class: "field-row", dataset: { columns: String(field.fields.length) } },
+      field.fields.map(fieldNode))
+    : fieldNode(field))));
   return new Promise((resolve) => {
     let done = false;
     const finish = (value) => {
@@ -116,7 +123,10 @@ function fieldNode(field) {
     });
     control.value = field.value ?? "";
   }
-  const label = h("label", { class: "field" }, h("span", {}, field.label), control);
+  // A select is labelled by `for`, not wrapped: wrapped, its chosen option would join its name.
+  const label = field.type === "select"
+    ? h("div", { class: "field", lang: field.lang }, h("label", { for: common.id }, field.label), control)
+    : h("label", { class: "field", lang: field.lang }, h("span", {}, field.label), control);
   return field.after ? h("div", {}, label, field.after) : label;
 }
 
@@ -155,5 +165,30 @@ export function sameOriginImage(url) {
     return new URL(url, location.href).origin === location.origin;
   } catch {
     return false;
+  }
+}
+
+const WON_PLAIN = new Intl.NumberFormat("ko-KR");
+
+/** An order line's chosen options as one short text: "맵기: 보통 · 토핑: 치즈 +1,000, 베이컨 +1,500". */
+export function formatOptions(options) {
+  if (!options || !options.length) return "";
+  const groups = new Map();
+  for (const option of options) {
+    if (!groups.has(option.group)) groups.set(option.group, []);
+    const delta = Number(option.price_delta) || 0;
+    const price = delta ? ` ${delta > 0 ? "+" : "−"}${WON_PLAIN.format(Math.abs(delta))}` : "";
+    groups.get(option.group).push(`${option.name}${price}`);
+  }
+  return [...groups].map(([group, names]) => `${group}: ${names.join(", ")}`).join(" · ");
+}
+
+/** HH:MM in the store's time zone when it is known (else the browser's). */
+export function formatClock(iso, timeZone) {
+  const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+  try {
+    return new Intl.DateTimeFormat("en-GB", timeZone ? { ...options, timeZone } : options).format(new Date(iso));
+  } catch {
+    return new Intl.DateTimeFormat("en-GB", options).format(new Date(iso));
   }
 }
