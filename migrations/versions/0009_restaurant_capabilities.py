@@ -402,7 +402,8 @@ OPTIONS_CHECK_SIZE = r"""
 -- An item has at most 20 option groups and a group at most 30 options; a store at most 1,000 groups
 -- and 5,000 options: the tablets' menu carries them all, so these bound it as menu_check_size
 -- (0005) bounds items and categories (a group adds at most about 400 bytes to GET /menu, an option
--- about 400: 2.4 MB at most). Raises TOCAP (DETAIL is JSON: the limit, and `of`: item, group or store).
+-- about 400: 2.4 MB at most). Raises TOCAP (DETAIL is JSON: the limit, `of`: item, group or store, and
+-- `table`: option_groups or options).
 -- One writer of a store's groups (or options) at a time, as in menu_check_size.
 CREATE FUNCTION options_check_size() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
@@ -436,7 +437,8 @@ BEGIN
     END IF;
     IF v_count >= v_limit THEN
         RAISE EXCEPTION 'the % holds % rows of %, the most it may', v_of, v_count, TG_TABLE_NAME
-            USING ERRCODE = 'TOCAP', DETAIL = json_build_object('limit', v_limit, 'of', v_of)::text;
+            USING ERRCODE = 'TOCAP',
+                  DETAIL = json_build_object('limit', v_limit, 'of', v_of, 'table', TG_TABLE_NAME)::text;
     END IF;
     RETURN NEW;
 END

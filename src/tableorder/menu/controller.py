@@ -186,7 +186,7 @@ def options_refused_when_full() -> Iterator[None]:
         if exc.sqlstate != queries.MENU_FULL:
             raise
         detail = msgspec.json.decode(exc.detail or "{}", type=dict[str, int | str])
-        what = "option groups" if exc.table_name == "option_groups" else "options"
+        what = "option groups" if detail.get("table") == "option_groups" else "options"
         holder = {"item": "This menu item", "group": "This option group"}.get(str(detail.get("of")), "This store")
         raise ProblemError(409, f"{holder} already holds {detail.get('limit')} {what}, the most it may hold; "
                                 f"delete one to add another.", slug="menu-full") from exc
