@@ -58,10 +58,26 @@ async def table_token(server: ServerProcess, store: BrowserStore, number: int) -
         return str(response.json()["access_token"])
 
 
+async def add_spiciness(store: BrowserStore, item: str) -> dict[str, int]:
+    """A required choice on `item`: 맵기 (spiciness), one of 순한맛 / 보통 / 아주 매운맛 (+500)."""
+    group = await store.admin.post(f"/admin/menu-items/{store.items[item]}/option-groups",
+                                   json={"name": "맵기", "min": 1, "max": 1})
+    assert group.status_code == 201, group.text
+    options: dict[str, int] = {}
+    for name, delta in (("순한맛", 0), ("보통", 0), ("아주 매운맛", 500)):
+        option = await store.admin.post(f"/admin/option-groups/{group.json()['id']}/options",
+                                        json={"name": name, "price_delta": delta})
+        assert option.status_code == 201, option.text
+        options[name] = option.json()["id"]
+    return options
+
+
 async def place_order(server: ServerProcess, store: BrowserStore, table: int, lines: list[tuple[str, int]],
-                      note: str | None = None) -> dict[str, Any]:
+                      note: str | None = None, options: dict[str, list[int]] | None = None) -> dict[str, Any]:
+    """`options`: item name -> the option ids chosen on its line."""
     token = await table_token(server, store, table)
-    body: dict[str, Any] = {"items": [{"menu_item_id": store.items[name], "quantity": quantity}
+    body: dict[str, Any] = {"items": [{"menu_item_id": store.items[name], "quantity": quantity,
+                                       **({"options": (options or {})[name]} if name in (options or {}) else {})}
                                       for name, quantity in lines]}
     if note:
         body["note"] = note
@@ -97,26 +113,37 @@ async def kitchen_key(store: BrowserStore) -> str:
 
 # ---- the page --------------------------------------------------------------------------------------
 
+# What the display's controls are called: English with ?lang=en, Korean by default.
+LABELS = {
+    "en": {"store": "Store code", "user": "Username", "password": "Password", "log_in": "Log in",
+           "key": "API key", "connect": "Connect", "pick": "Choose a station", "live": "Live"},
+    "ko": {"store": "매장 코드", "user": "아이디", "password": "비밀번호", "log_in": "로그인",
+           "key": "API 키", "connect": "연결", "pick": "스테이션 선택", "live": "실시간"},
+}
+
+
 async def open_display(page: Any, origin: str, store: BrowserStore, station: str, *, key: str | None = None,
-                       lang: str = "en") -> None:
-    """Logs in (staff, or with `key`), picks `station` and waits until the display is live."""
-    await page.goto(f"{origin}/kitchen?lang={lang}")
+                       lang: str | None = "en") -> None:
+    """Logs in (staff, or with `key`), picks `station` and waits until the display is live. `lang`
+    None: the page as a new device first sees it (Korean)."""
+    words = LABELS[lang or "ko"]
+    await page.goto(f"{origin}/kitchen" + (f"?lang={lang}" if lang else ""))
     if key is None:
-        await page.get_by_label("Store code").fill(store.code)
-        await page.get_by_label("Username").fill("admin")
-        await page.get_by_label("Password").fill(ADMIN_PASSWORD)
-        await page.get_by_role("button", name="Log in").click()
+        await page.get_by_label(words["store"], exact=True).fill(store.code)
+        await page.get_by_label(words["user"], exact=True).fill("admin")
+        await page.get_by_label(words["password"], exact=True).fill(ADMIN_PASSWORD)
+        await page.get_by_role("button", name=words["log_in"], exact=True).click()
     else:
-        await page.get_by_label("API key", exact=True).fill(key)
-        await page.get_by_role("button", name="Connect").click()
-    await expect(page.get_by_role("heading", name="Choose a station")).to_be_visible(timeout=SETTLE)
+        await page.get_by_label(words["key"], exact=True).fill(key)
+        await page.get_by_role("button", name=words["connect"], exact=True).click()
+    await expect(page.get_by_role("heading", name=words["pick"])).to_be_visible(timeout=SETTLE)
     await page.get_by_role("button", name=station, exact=True).click()
     await expect(page.get_by_role("heading", name=station, level=1, exact=True)).to_be_visible()
-    await expect(page.get_by_role("status").filter(has_text="Live")).to_be_visible(timeout=SETTLE)
+    await expect(page.get_by_role("status").filter(has_text=words["live"])).to_be_visible(timeout=SETTLE)
 
 
 def ticket(page: Any, order_no: int) -> Any:
-    return page.get_by_role("article", name=re.compile(rf"^Order {order_no}, "))
+    return page.get_by_role("article", name=re.compile(rf"^(Order|주문) {order_no}, "))
 
 
 async def log_in_board(page: Any, origin: str, store: BrowserStore) -> None:
@@ -169,8 +196,9 @@ async def test_bar_and_kitchen_split_an_order_and_done_on_both_completes_it(
     await age_tickets(pool, slow["id"], 12)
     recent = await place_order(replica_a, store, 6, [("계란말이", 1), ("사이다", 2)])
 
+    # The kitchen's display as a new device shows it (Korean); the bar's in English, on an API key.
     kitchen, kitchen_watch = await page_factory(replica_b.url, FULL_HD)
-    await open_display(kitchen, replica_b.url, store, KITCHEN)
+    await open_display(kitchen, replica_b.url, store, KITCHEN, lang=None)
     bar, bar_watch = await page_factory(replica_a.url, KITCHEN_SCREEN)
     await open_display(bar, replica_a.url, store, BAR, key=await kitchen_key(store))
     board, board_watch = await page_factory(replica_b.url, DESKTOP)
@@ -181,24 +209,28 @@ async def test_bar_and_kitchen_split_an_order_and_done_on_both_completes_it(
     # Oldest first, with their age: red from 20 minutes, amber from 10.
     await expect(kitchen.get_by_role("article")).to_have_count(3)
     names = await kitchen.get_by_role("article").evaluate_all("(cards) => cards.map((c) => c.ariaLabel)")
-    assert names == [f"Order {waiting['order_no']}, Table 4", f"Order {slow['order_no']}, Table 5",
-                     f"Order {recent['order_no']}, Table 6"], names
+    assert names == [f"주문 {waiting['order_no']}, 4번 테이블", f"주문 {slow['order_no']}, 5번 테이블",
+                     f"주문 {recent['order_no']}, 6번 테이블"], names
     await expect(ticket(kitchen, waiting["order_no"])).to_have_attribute("data-age", "overdue")
-    await expect(ticket(kitchen, waiting["order_no"])).to_contain_text("23 min")
+    await expect(ticket(kitchen, waiting["order_no"])).to_contain_text("23분")
     await expect(ticket(kitchen, slow["order_no"])).to_have_attribute("data-age", "late")
     await expect(ticket(kitchen, recent["order_no"])).to_have_attribute("data-age", "fresh")
     await expect(ticket(kitchen, waiting["order_no"])).to_contain_text("한 접시는 덜 맵게 해주세요")
     await expect(ticket(kitchen, waiting["order_no"])).not_to_contain_text("콜라")
 
-    # A table orders a drink and a dish with a note: each display shows only its own line, live.
-    order = await place_order(replica_a, store, 3, [("김치찌개", 2), ("콜라", 1)], note="얼음 빼고")
+    # A table orders a drink and a dish with a choice and a note: each display shows only its own line, live.
+    spiciness = await add_spiciness(store, "김치찌개")
+    order = await place_order(replica_a, store, 3, [("김치찌개", 2), ("콜라", 1)], note="얼음 빼고",
+                              options={"김치찌개": [spiciness["아주 매운맛"]]})
     food = ticket(kitchen, order["order_no"])
     drink = ticket(bar, order["order_no"])
     await expect(food).to_be_visible(timeout=SETTLE)
     await expect(drink).to_be_visible(timeout=SETTLE)
     await expect(food).to_have_class(re.compile(r"\bis-new\b"))
-    await expect(food).to_contain_text("Table 3")
+    await expect(food).to_contain_text("3번 테이블")
+    await expect(drink).to_contain_text("Table 3")
     await expect(food).to_contain_text("김치찌개")
+    await expect(food).to_contain_text("맵기: 아주 매운맛")
     await expect(food).not_to_contain_text("콜라")
     await expect(food).to_contain_text("얼음 빼고")
     await expect(drink).to_contain_text("콜라")
@@ -220,7 +252,7 @@ async def test_bar_and_kitchen_split_an_order_and_done_on_both_completes_it(
     await expect(food).to_be_visible()
 
     # `Done` in the kitchen: the order is completed, on the board and on the tablet too.
-    await kitchen.get_by_role("button", name=f"Done order {order['order_no']}", exact=True).click()
+    await kitchen.get_by_role("button", name=f"주문 {order['order_no']} 완료", exact=True).click()
     await expect(food).to_have_count(0)
     assert await eventually(lambda: _completed(store, order["id"])), "the order was not completed"
     table3 = board.get_by_role("region", name="Table 3", exact=True)
