@@ -16,10 +16,12 @@ export class ApiError extends Error {
 const NETWORK_MESSAGE = {
   ko: "서버에 연결할 수 없습니다. 잠시 후 다시 시도해 주세요.",
   en: "The server cannot be reached. Please try again in a moment.",
+  ja: "サーバーに接続できません。しばらくしてからもう一度お試しください。",
+  zh: "无法连接服务器，请稍后再试。",
 };
 
 function networkMessage() {
-  return (document.documentElement.lang || "ko").startsWith("en") ? NETWORK_MESSAGE.en : NETWORK_MESSAGE.ko;
+  return NETWORK_MESSAGE[(document.documentElement.lang || "ko").slice(0, 2)] || NETWORK_MESSAGE.ko;
 }
 
 async function toError(response) {
