@@ -75,6 +75,8 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
             Tag(name="Admin: orders", description="The live order board (admin token)"),
             Tag(name="Admin: tables", description="Tables, sessions and history (admin token)"),
             Tag(name="Admin: menu", description="Categories and menu items (admin token)"),
+            Tag(name="Admin: kitchen", description="Kitchen stations and their tickets: the kitchen display "
+                                                   "(admin token)"),
             Tag(name="Admin: API keys", description="Keys for integrations, with scopes (admin token only)"),
             Tag(name="Admin: webhooks", description="Signed event deliveries to your endpoints (admin token only)"),
             Tag(name="Operations", description="Health checks"),

@@ -277,6 +277,8 @@ async function readFeed(pos: Client, work: MenuWork, order: Order): Promise<stri
             }
             break;
           case "table.session_closed":
+          case "ticket.created":
+          case "ticket.done":
           case "resync":
             throw new Mismatch(`unexpected ${event.type} at ${event.position}: ${JSON.stringify(event.data)}`);
           default: {
