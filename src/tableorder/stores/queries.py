@@ -77,3 +77,34 @@ async def set_languages(pool: asyncpg.Pool, store_id: int, languages: list[str])
             await conn.execute(
                 "SELECT record_event($1, 'menu.updated', NULL, menu_updated_json('stores', $1, 'UPDATE'))", store_id)
     return document
+
+
+# --- the demo's languages and options -------------------------------------------------------------------
+
+
+async def set_store_languages(conn: asyncpg.Connection, store_id: int, languages: list[str]) -> None:
+    await conn.execute("UPDATE stores SET languages = $2 WHERE id = $1", store_id, languages)
+
+
+async def translate_menu(conn: asyncpg.Connection, store_id: int, categories: dict[str, str],
+                         items: dict[str, str]) -> None:
+    """Translations (JSON text) by the working-language name of each category and item."""
+    await conn.executemany("UPDATE menu_categories SET translations = $3::jsonb WHERE store_id = $1 AND name = $2",
+                           [(store_id, name, translations) for name, translations in categories.items()])
+    await conn.executemany("UPDATE menu_items SET translations = $3::jsonb WHERE store_id = $1 AND name = $2",
+                           [(store_id, name, translations) for name, translations in items.items()])
+
+
+async def create_option_group(conn: asyncpg.Connection, store_id: int, item_name: str, name: str, low: int,
+                              high: int, sort_order: int, translations: str,
+                              options: list[tuple[str, int, str]]) -> None:
+    """A group (min `low`, max `high`) of the item named `item_name`, with (name, price_delta, translations)
+    options in this order."""
+    group_id: int = await conn.fetchval(
+        """INSERT INTO option_groups (store_id, menu_item_id, name, min_select, max_select, sort_order, translations)
+           SELECT $1, i.id, $3, $4, $5, $6, $7::jsonb FROM menu_items i WHERE i.store_id = $1 AND i.name = $2
+           RETURNING id""", store_id, item_name, name, low, high, sort_order, translations)
+    await conn.executemany(
+        "INSERT INTO options (store_id, group_id, name, price_delta, sort_order, translations)"
+        " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+        [(store_id, group_id, option, delta, i, text) for i, (option, delta, text) in enumerate(options)])
