@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 from tests.conftest import ServerProcess
 
 PAGES = ["/", "/admin", "/kitchen"]
+NGINX_CONF = Path(__file__).resolve().parents[1] / "nginx" / "nginx.conf"
 # Static `import ... from "x"`, `import "x"` and `export ... from "x"` in an ES module.
 MODULE_IMPORT = re.compile(
     r"""^\s*(?:import\s*["']([^"']+)["']|(?:import|export)\b[^;'"]*?\bfrom\s*["']([^"']+)["'])""", re.MULTILINE)
@@ -95,6 +97,16 @@ def test_every_file_a_page_loads_is_served_with_its_type(server: ServerProcess, 
         if suffix == ".js":
             pending += [urljoin(url, a or b) for a, b in MODULE_IMPORT.findall(response.text)]
     assert any(url.endswith(".css") for url in seen)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_edge_sends_every_page_to_the_app(page: str) -> None:
+    """Behind nginx a page reaches the app only through a regex location of its own (the catch-all
+    answers 404); its files go through `location /static/`."""
+    conf = NGINX_CONF.read_text()
+    locations = re.findall(r"location\s+~\s+(\S+)\s*\{([^}]*)\}", conf)
+    assert any(re.search(pattern, page) and "proxy_pass http://backend;" in body for pattern, body in locations), page
+    assert re.search(r"location\s+/static/\s*\{[^}]*proxy_pass http://backend;", conf)
 
 
 def test_unchanged_files_are_not_sent_again(server: ServerProcess) -> None:

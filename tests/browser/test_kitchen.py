@@ -274,8 +274,8 @@ async def _completed(store: BrowserStore, order_id: int) -> bool:
 
 async def test_tickets_follow_the_stream_and_the_display_is_remembered(
         store: BrowserStore, replica_a: ServerProcess, replica_b: ServerProcess, page_factory: Any) -> None:
-    """Another display's `Done` and a cancelled order remove cards live; login and station survive a
-    reload; `Switch station` picks another; Korean by default."""
+    """Another display's `Done` and a cancelled order remove cards live; login, station and sound survive
+    a reload; `Switch station` picks another; `?lang=ko` and `?station=<id>` links; logging out."""
     stations = await add_stations(store)
     page, watch = await page_factory(replica_b.url, KITCHEN_SCREEN)
     await open_display(page, replica_b.url, store, KITCHEN)
@@ -300,12 +300,16 @@ async def test_tickets_follow_the_stream_and_the_display_is_remembered(
     assert cancelled.status_code == 200, cancelled.text
     await expect(ticket(page, second["order_no"])).to_have_count(0, timeout=SETTLE)
 
-    # The device remembers the login and the station.
+    # The device remembers the login, the station and the sound (off until someone turns it on).
+    sound = page.get_by_role("checkbox", name="Sound for new tickets")
+    await expect(sound).not_to_be_checked()
+    await sound.check()  # plays the tone once (WebAudio, no file)
     third = await place_order(replica_a, store, 3, [("제육볶음", 1)])
     await page.reload()
     await expect(page.get_by_role("heading", name=KITCHEN, level=1, exact=True)).to_be_visible(timeout=SETTLE)
     await expect(page.get_by_role("button", name="Log in")).to_have_count(0)
     await expect(ticket(page, third["order_no"])).to_be_visible()
+    await expect(page.get_by_role("checkbox", name="Sound for new tickets")).to_be_checked()
 
     # `Switch station` goes back to the picker; the bar is remembered from then on.
     await page.get_by_role("button", name="Switch station").click()
@@ -323,11 +327,17 @@ async def test_tickets_follow_the_stream_and_the_display_is_remembered(
     await expect(korean.get_by_role("button", name=f"주문 {drink['order_no']} 완료")).to_be_visible()
     await expect(page.get_by_role("button", name="스테이션 변경")).to_be_visible()
 
+    # A link naming the station opens it (a display set up once by bookmark).
+    await page.goto(f"{replica_b.url}/kitchen?station={stations[KITCHEN]}")
+    await expect(page.get_by_role("heading", name=KITCHEN, level=1, exact=True)).to_be_visible(timeout=SETTLE)
+    await expect(ticket(page, third["order_no"])).to_be_visible()
+
     # Logging out forgets the device's login (the store code is kept for the next one).
     await page.get_by_role("button", name="로그아웃").click()
     await expect(page.get_by_label("매장 코드")).to_have_value(store.code)
     assert await page.evaluate("localStorage.getItem('tableorder.kitchen')") is None
     assert watch.console_errors == []
+    assert not any(url.endswith((".mp3", ".wav", ".ogg")) for url in watch.requests)
 
 
 async def test_a_key_without_the_feed_is_told_at_login(

@@ -240,8 +240,12 @@ async function chooseStation({ forcePicker = false } = {}) {
   const kept = readJson(STATION_KEY);
   const wanted = asked || (kept && kept.id);
   const station = !forcePicker && stations.find((s) => s.id === wanted);
-  if (station) showDisplay(station);
-  else showPicker(stations);
+  if (station) {
+    writeJson(STATION_KEY, { id: station.id, name: station.name });  // a link's station is kept too
+    showDisplay(station);
+  } else {
+    showPicker(stations);
+  }
 }
 
 // `/kitchen?station=<id>` opens that station (a display set up once by link); a pick replaces it.
