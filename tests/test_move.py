@@ -252,3 +252,75 @@ async def test_a_move_racing_new_orders_on_both_tables_loses_none(
     assert await pool.fetchval(
         """SELECT count(*) FROM table_sessions s WHERE s.store_id = $1
               AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.session_id = s.id)""", store.id) == 0
+
+
+# --- a table's stream never replays an earlier party, also across moves ----------------------------------
+
+
+async def test_the_table_left_behind_does_not_replay_the_party_that_moved(
+        client: httpx.AsyncClient, stores: Stores, server: ServerProcess) -> None:
+    store = await stores.create(tables=2)
+    source, target = store.tables[1], store.tables[2]
+    item = store.item_ids()[0]
+    async with table_stream(server, source) as tablet:
+        assert (await place(client, source, [(item, 1)], note="party A: allergic to nuts")).status_code == 201
+        seen = (await tablet.next()).id
+    assert (await move(client, store, source, target)).status_code == 200
+    # The next party sits at table 1 and orders; a tablet there resumes from party A's time.
+    ours = await order(client, source, item)
+    async with table_stream(server, source, last_event_id=seen - 1) as tablet:
+        message = await tablet.next()
+        assert message.event == "resync" and message.json()["cause"] == "session_changed"
+        assert "party A" not in message.data and await tablet.quiet(0.3) == []
+        # Live from there on: the new party's own events.
+        await client.patch(f"/admin/orders/{ours['id']}", json={"status": "preparing"}, headers=store.admin)
+        message = await tablet.next()
+        assert (message.event, message.json()["id"]) == ("order.updated", ours["id"])
+
+
+async def test_the_target_table_does_not_replay_its_previous_party(
+        client: httpx.AsyncClient, stores: Stores, server: ServerProcess, pool: asyncpg.Pool) -> None:
+    store = await stores.create(tables=2)
+    source, target = store.tables[1], store.tables[2]
+    item = store.item_ids()[0]
+    # Table 2's previous party ordered and left; a position from their time.
+    async with table_stream(server, target) as tablet:
+        assert (await place(client, target, [(item, 1)], note="party B: birthday")).status_code == 201
+        during_b = (await tablet.next()).id
+    assert (await client.post(f"/admin/tables/{target.id}/close-session", headers=store.admin)).status_code == 200
+    await place(client, source, [(item, 1)], note="party A")
+    assert (await move(client, store, source, target)).status_code == 200
+    moved = await pool.fetchval("SELECT last_event_position FROM stores WHERE id = $1", store.id)
+    # From party B's time: a resync, nothing of party B (nor of party A from before it arrived).
+    async with table_stream(server, target, last_event_id=during_b - 1) as tablet:
+        message = await tablet.next()
+        assert (message.event, message.json()["cause"]) == ("resync", "session_changed")
+        assert "party" not in message.data and await tablet.quiet(0.3) == []
+    # From the move on, table 2's own events resume losslessly.
+    placed = await order(client, target, item)
+    async with table_stream(server, target, last_event_id=moved) as tablet:
+        message = await tablet.next()
+        assert (message.event, message.json()["id"]) == ("order.created", placed["id"])
+        assert await tablet.quiet(0.3) == []
+    # From just before the move (after party B left): the move is the boundary, the tablet reloads.
+    async with table_stream(server, target, last_event_id=moved - 1) as tablet:
+        assert (await tablet.next()).event == "resync"
+
+
+async def test_a_merge_target_resumes_after_the_merge(client: httpx.AsyncClient, stores: Stores,
+                                                      server: ServerProcess, pool: asyncpg.Pool) -> None:
+    store = await stores.create(tables=2)
+    source, target = store.tables[1], store.tables[2]
+    item = store.item_ids()[0]
+    await order(client, target, item)
+    await place(client, source, [(item, 1)], note="party A")
+    before = await pool.fetchval("SELECT last_event_position FROM stores WHERE id = $1", store.id)
+    assert (await move(client, store, source, target)).json()["merged"] is True
+    merged = await pool.fetchval("SELECT last_event_position FROM stores WHERE id = $1", store.id)
+    async with table_stream(server, target, last_event_id=before) as tablet:
+        message = await tablet.next()
+        assert (message.event, message.json()["cause"]) == ("resync", "session_changed")
+    placed = await order(client, target, item)
+    async with table_stream(server, target, last_event_id=merged) as tablet:
+        message = await tablet.next()
+        assert (message.event, message.json()["id"]) == ("order.created", placed["id"])
