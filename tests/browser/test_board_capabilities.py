@@ -15,7 +15,7 @@ import asyncpg
 from playwright.async_api import expect
 
 from tests.browser.conftest import DESKTOP_VIEWPORT, BrowserStore
-from tests.browser.test_board import eventually, log_in, place_order, table_token
+from tests.browser.test_board import assert_no_serious_violations, eventually, log_in, place_order, table_token
 from tests.conftest import ServerProcess
 from tests.helpers import bearer
 
@@ -88,6 +88,16 @@ async def test_a_staff_call_shows_first_live_with_its_age_and_is_resolved_with_o
     await expect(page.get_by_role("region", name="Table 3", exact=True).get_by_role(
         "article", name=f"Order {order['order_no']}")).to_be_visible()
     await page.screenshot(path=str(artifacts / "board-call-1440x900.png"))
+    from axe_playwright_python.async_playwright import Axe
+
+    await assert_no_serious_violations(Axe(), page, "board with calls")
+    # Korean by default: the reasons and the button in Korean, the same calls.
+    await page.goto(f"{replica_b.url}/admin?lang=ko")
+    korean = page.get_by_role("region", name="직원 호출", exact=True)
+    await expect(korean.get_by_role("button", name="3번 테이블 물 호출 처리 완료")).to_be_visible()
+    await expect(korean).to_contain_text("4분 전")
+    await page.screenshot(path=str(artifacts / "board-call-ko-1440x900.png"))
+    await page.goto(f"{replica_b.url}/admin?lang=en")
 
     # One tap resolves it: the API lists no open call of table 3 and the board drops it and the badge.
     await resolve.click()
@@ -157,6 +167,9 @@ async def test_menu_editor_option_groups_translations_and_stations(
         await page.get_by_label("New station name").fill(name)
         await page.get_by_role("button", name="Add station").click()
         await expect(page.get_by_role("textbox", name=f"Station name {name}")).to_be_visible()
+    from axe_playwright_python.async_playwright import Axe
+
+    await assert_no_serious_violations(Axe(), page, "settings")
     stations = {s["name"]: s["id"] for s in (await store.admin.get("/admin/stations")).json()}
     assert set(stations) == {"주방", "바"}
 
@@ -172,6 +185,7 @@ async def test_menu_editor_option_groups_translations_and_stations(
     await dialog.get_by_label("Description (English)", exact=True).fill("Aged kimchi and pork, long simmered")
     await expect(dialog.get_by_label("Station", exact=True)).to_have_value("")  # Inherit
     await dialog.get_by_label("Station", exact=True).select_option(label="주방")
+    await page.screenshot(path=str(artifacts / "board-item-translations-1440x900.png"))
     await dialog.get_by_role("button", name="Save").click()
     await expect(dialog).to_be_hidden()
     await expect(row).to_contain_text("Kimchi stew")
@@ -201,6 +215,9 @@ async def test_menu_editor_option_groups_translations_and_stations(
     await options.get_by_role("button", name="Move up 토핑").click()
     await expect(options.locator("section.opt-group h3").first).to_have_text("토핑")
     await page.screenshot(path=str(artifacts / "board-menu-options-1440x900.png"))
+    from axe_playwright_python.async_playwright import Axe
+
+    await assert_no_serious_violations(Axe(), page, "options editor")
 
     # The tablet's menu in English has them (GET /menu?lang=en over HTTP).
     token = await table_token(replica_a, store, 1)
@@ -272,7 +289,7 @@ async def _group(store: BrowserStore, item: str, name: str, check: Any) -> dict[
 
 
 async def test_sold_out_for_30_minutes_and_until_closing(
-        store: BrowserStore, replica_b: ServerProcess, page_factory: Any) -> None:
+        store: BrowserStore, replica_b: ServerProcess, page_factory: Any, artifacts: Path) -> None:
     page, watch = await page_factory(replica_b.url, DESKTOP_VIEWPORT)
     await log_in(page, replica_b.url, store)
     await page.get_by_role("tab", name="Menu").click()
@@ -298,6 +315,8 @@ async def test_sold_out_for_30_minutes_and_until_closing(
     assert datetime.fromisoformat(item["sold_out_until"]) == datetime.fromisoformat(store_doc["business_day_ends_at"])
     closing = datetime.fromisoformat(store_doc["business_day_ends_at"]).astimezone(zone)
     await expect(egg).to_contain_text(f"until {closing:%H:%M}")
+    await egg.scroll_into_view_if_needed()
+    await page.screenshot(path=str(artifacts / "board-sold-out-until-1440x900.png"))
 
     # Unticking `Sold out` puts it back on sale at once; the time goes with it.
     await rice.get_by_role("checkbox", name="Sold out").uncheck()
@@ -335,6 +354,9 @@ async def test_move_and_merge_a_session_from_the_board(
     await dialog.get_by_role("radio", name=re.compile(r"^Table 4\b")).check()
     await expect(dialog).to_contain_text("The orders of table 2 move to table 4.")
     await page.screenshot(path=str(artifacts / "board-move-dialog-1440x900.png"))
+    from axe_playwright_python.async_playwright import Axe
+
+    await assert_no_serious_violations(Axe(), page, "move dialog")
     await dialog.get_by_role("button", name="Confirm").click()
     await expect(dialog).to_be_hidden()
     tables = await eventually(lambda: _sessions(store, moved_to=4, free=2))
