@@ -38,7 +38,7 @@ async def _json(response: httpx.Response, status: int = 200) -> Any:
     return response.json()
 
 
-async def kitchen_store(client: httpx.AsyncClient, stores: Stores, pool: asyncpg.Pool) -> Kitchen:
+async def kitchen_store(client: httpx.AsyncClient, stores: Stores) -> Kitchen:
     store = await stores.create(tables=3, items=3)
     admin = store.admin
     kitchen = (await _json(await client.post("/admin/stations", headers=admin, json={"name": "주방"}), 201))["id"]
@@ -51,10 +51,10 @@ async def kitchen_store(client: httpx.AsyncClient, stores: Stores, pool: asyncpg
     dessert = (await _json(await client.post("/admin/menu-items", headers=admin, json={
         "category_id": sweets, "name": "Ice cream", "price": 2500}), 201))["id"]
     mains = store.item_ids()
-    # Routing (the categories' and items' station_id, which the menu editor sets).
-    await pool.execute("UPDATE menu_categories SET station_id = $1 WHERE id = $2", kitchen, store.category_id)
-    await pool.execute("UPDATE menu_categories SET station_id = $1 WHERE id = $2", bar, drinks)
-    await pool.execute("UPDATE menu_items SET station_id = $1 WHERE id = $2", bar, mains[-1])
+    # Routing, as the menu editor sets it: a category's station, and an item overriding its category's.
+    for category, station in ((store.category_id, kitchen), (drinks, bar)):
+        await _json(await client.patch(f"/admin/categories/{category}", headers=admin, json={"station_id": station}))
+    await _json(await client.patch(f"/admin/menu-items/{mains[-1]}", headers=admin, json={"station_id": bar}))
     return Kitchen(store, kitchen, bar, mains, drink_ids, dessert)
 
 
@@ -130,9 +130,9 @@ async def test_stations_crud_names_unique_per_store_and_bounded(client: httpx.As
     assert (await client.delete(f"/admin/stations/{bar['id']}", headers=store.admin)).status_code == 404
 
 
-async def test_scopes_a_kitchen_display_key_reads_and_marks_tickets_only(client: httpx.AsyncClient, stores: Stores,
-                                                                        pool: asyncpg.Pool) -> None:
-    k = await kitchen_store(client, stores, pool)
+async def test_scopes_a_kitchen_display_key_reads_and_marks_tickets_only(client: httpx.AsyncClient,
+                                                                        stores: Stores) -> None:
+    k = await kitchen_store(client, stores)
     key = await _json(await client.post("/admin/api-keys", headers=k.store.admin, json={
         "name": "Kitchen display", "scopes": ["orders:read", "orders:write"]}), 201)
     display = bearer(key["secret"])
@@ -150,7 +150,7 @@ async def test_scopes_a_kitchen_display_key_reads_and_marks_tickets_only(client:
 
 async def test_a_mixed_order_makes_one_ticket_per_station_with_its_lines(
         client: httpx.AsyncClient, stores: Stores, pool: asyncpg.Pool, server: ServerProcess) -> None:
-    k = await kitchen_store(client, stores, pool)
+    k = await kitchen_store(client, stores)
     async with EventStream(f"{server.url}/api/v1", "/admin/orders/stream", k.store.admin) as stream:
         order = await _json(await place(client, k.store.tables[2], [
             (k.mains[0], 2), (k.drinks[1], 1), (k.dessert, 1), (k.mains[-1], 3), (k.mains[1], 1)],
@@ -183,9 +183,23 @@ async def test_a_mixed_order_makes_one_ticket_per_station_with_its_lines(
     assert await pool.fetchval("SELECT count(*) FROM tickets WHERE order_id = $1", plain["id"]) == 0
 
 
-async def test_tickets_are_listed_oldest_first_and_by_station(client: httpx.AsyncClient, stores: Stores,
-                                                             pool: asyncpg.Pool) -> None:
-    k = await kitchen_store(client, stores, pool)
+async def test_a_ticket_line_shows_the_options_chosen(client: httpx.AsyncClient, stores: Stores) -> None:
+    k = await kitchen_store(client, stores)
+    admin = k.store.admin
+    group = await _json(await client.post(f"/admin/menu-items/{k.mains[0]}/option-groups", headers=admin,
+                                          json={"name": "맵기", "min": 1, "max": 1}), 201)
+    hot = await _json(await client.post(f"/admin/option-groups/{group['id']}/options", headers=admin,
+                                        json={"name": "아주 매운맛", "price_delta": 500}), 201)
+    order = await _json(await client.post("/orders", headers=k.store.tables[1].headers, json={
+        "items": [{"menu_item_id": k.mains[0], "quantity": 2, "options": [hot["id"]]}]}), 201)
+    [ticket] = await open_tickets(client, k.store, k.kitchen)
+    assert ticket["order_id"] == order["id"]
+    assert ticket["lines"] == [{"name": k.store.items[k.mains[0]][0], "quantity": 2,
+                                "options": [{"group": "맵기", "name": "아주 매운맛", "price_delta": 500}]}]
+
+
+async def test_tickets_are_listed_oldest_first_and_by_station(client: httpx.AsyncClient, stores: Stores) -> None:
+    k = await kitchen_store(client, stores)
     first = await order_of_two_tickets(client, k, table=1)
     drinks_only = await _json(await place(client, k.store.tables[2], [(k.drinks[0], 1)]), 201)
     second = await order_of_two_tickets(client, k, table=3)
@@ -198,8 +212,8 @@ async def test_tickets_are_listed_oldest_first_and_by_station(client: httpx.Asyn
 
 
 async def test_the_last_ticket_done_completes_the_order(client: httpx.AsyncClient, stores: Stores,
-                                                        pool: asyncpg.Pool, server: ServerProcess) -> None:
-    k = await kitchen_store(client, stores, pool)
+                                                        server: ServerProcess) -> None:
+    k = await kitchen_store(client, stores)
     order = await order_of_two_tickets(client, k)
     kitchen = ticket_of(await open_tickets(client, k.store, k.kitchen), order["id"])
     bar = ticket_of(await open_tickets(client, k.store, k.bar), order["id"])
@@ -229,7 +243,7 @@ async def test_the_last_ticket_done_completes_the_order(client: httpx.AsyncClien
 
 async def test_two_stations_done_at_once_complete_the_order_once(client: httpx.AsyncClient, stores: Stores,
                                                                  pool: asyncpg.Pool) -> None:
-    k = await kitchen_store(client, stores, pool)
+    k = await kitchen_store(client, stores)
     for round_ in range(12):
         order = await order_of_two_tickets(client, k, table=1 + round_ % 3)
         ids = await pool.fetch("SELECT id FROM tickets WHERE order_id = $1", order["id"])
@@ -252,8 +266,8 @@ async def test_two_stations_done_at_once_complete_the_order_once(client: httpx.A
 
 
 async def test_a_cancelled_orders_tickets_leave_the_list(client: httpx.AsyncClient, stores: Stores,
-                                                         pool: asyncpg.Pool, server: ServerProcess) -> None:
-    k = await kitchen_store(client, stores, pool)
+                                                         server: ServerProcess) -> None:
+    k = await kitchen_store(client, stores)
     order = await order_of_two_tickets(client, k)
     kept = await order_of_two_tickets(client, k, table=2)
     assert len(await open_tickets(client, k.store, k.kitchen)) == 2
@@ -268,7 +282,7 @@ async def test_a_cancelled_orders_tickets_leave_the_list(client: httpx.AsyncClie
 
 async def test_an_order_completed_by_hand_closes_its_tickets(client: httpx.AsyncClient, stores: Stores,
                                                              pool: asyncpg.Pool, server: ServerProcess) -> None:
-    k = await kitchen_store(client, stores, pool)
+    k = await kitchen_store(client, stores)
     order = await order_of_two_tickets(client, k)
     async with EventStream(f"{server.url}/api/v1", "/admin/orders/stream", k.store.admin) as stream:
         await _json(await client.patch(f"/admin/orders/{order['id']}", headers=k.store.admin,
@@ -282,12 +296,13 @@ async def test_an_order_completed_by_hand_closes_its_tickets(client: httpx.Async
 
 async def test_a_deleted_station_leaves_its_tickets_named_and_holds_no_order_back(
         client: httpx.AsyncClient, stores: Stores, pool: asyncpg.Pool) -> None:
-    k = await kitchen_store(client, stores, pool)
+    k = await kitchen_store(client, stores)
     order = await order_of_two_tickets(client, k)
     bar = ticket_of(await open_tickets(client, k.store, k.bar), order["id"])
     assert (await client.delete(f"/admin/stations/{k.kitchen}", headers=k.store.admin)).status_code == 204
     # Its category routes nowhere now: a new order of it makes no ticket.
-    assert await pool.fetchval("SELECT station_id FROM menu_categories WHERE id = $1", k.store.category_id) is None
+    category = await _json(await client.get(f"/admin/categories/{k.store.category_id}", headers=k.store.admin))
+    assert category["station_id"] is None
     later = await _json(await place(client, k.store.tables[2], [(k.mains[0], 1)]), 201)
     assert await pool.fetchval("SELECT count(*) FROM tickets WHERE order_id = $1", later["id"]) == 0
     # The bar's Done completes the order; the orphaned kitchen ticket closes with it, name and lines kept.
