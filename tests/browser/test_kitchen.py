@@ -313,6 +313,8 @@ async def test_tickets_follow_the_stream_and_the_display_is_remembered(
 
     # `Switch station` goes back to the picker; the bar is remembered from then on.
     await page.get_by_role("button", name="Switch station").click()
+    await expect(page.get_by_role("heading", name="Choose a station")).to_be_visible()
+    await no_serious_violations(page, "station picker")
     await page.get_by_role("button", name=BAR, exact=True).click()
     await expect(page.get_by_role("heading", name=BAR, level=1, exact=True)).to_be_visible()
     await expect(page.get_by_role("article")).to_have_count(0)
@@ -349,6 +351,8 @@ async def test_a_key_without_the_feed_is_told_at_login(
     assert response.status_code == 201, response.text
     page, _ = await page_factory(replica_b.url, KITCHEN_SCREEN)
     await page.goto(f"{replica_b.url}/kitchen?lang=en")
+    await expect(page.get_by_role("button", name="Log in")).to_be_visible()
+    await no_serious_violations(page, "kitchen login")
     await page.get_by_label("API key", exact=True).fill(response.json()["secret"])
     await page.get_by_role("button", name="Connect").click()
     await expect(page.get_by_role("alert")).to_contain_text("events:read", timeout=SETTLE)
