@@ -405,6 +405,7 @@ function createDisplay(station) {
       tickets.set(data.id, data);
       if (!known) {
         fresh.set(data.id, Date.now());
+        setTimeout(tick, NEW_FOR_MS + 50);  // the highlight ends on time, not at the next tick
         beep();
         $("announcer").textContent = t("ticket.announce",
           { no: data.order_no, table: t("ticket.table", { number: data.table_number }) });
@@ -570,6 +571,7 @@ function createDisplay(station) {
   }
 
   function tick() {
+    if (destroyed) return;
     for (const entry of cards.values()) paintAge(entry);
     $("clock").textContent = formatClock(now());
   }
