@@ -24,6 +24,16 @@ KIMCHI_GROUPS = [(group, low, high, names, options)
 ZONE = ZoneInfo("Asia/Seoul")  # the browser contexts' time zone
 
 
+# What a finger taps in the top bar and an open dialog: at least 44x44 CSS pixels. A radio or checkbox
+# counts by the label around it (the whole row is the target).
+SMALL_TARGETS = """() => [...document.querySelectorAll(
+    '.topbar button, dialog[open] button, dialog[open] label:has(input), dialog[open] textarea, dialog[open] input')]
+  .map((el) => (el.matches('input[type=radio], input[type=checkbox]') ? el.closest('label') : el))
+  .map((el) => [el.getAttribute('aria-label') || el.textContent.trim() || el.id, el.getBoundingClientRect()])
+  .filter(([, box]) => box.width > 0 && (box.width < 44 || box.height < 44))
+  .map(([name, box]) => `${name}: ${Math.round(box.width)}x${Math.round(box.height)}`)"""
+
+
 def names(translations: dict[str, str]) -> dict[str, dict[str, str]]:
     return {lang: {"name": name} for lang, name in translations.items()}
 
@@ -127,6 +137,7 @@ async def test_a_guest_switches_language_and_orders_with_options(
     await expect(add).to_be_disabled()  # a topping alone is not enough: 맵기 is required
     await expect(dialog).to_contain_text("Choose first: Spiciness")
     await page.screenshot(path=artifacts / "tablet-options-required-1280x800.png")
+    assert await page.evaluate(SMALL_TARGETS) == []
     await dialog.get_by_role("radio", name="Hot").check()
     await dialog.get_by_role("checkbox", name="Egg").check()
     await dialog.get_by_role("button", name="More").click()
@@ -227,6 +238,7 @@ async def test_a_staff_call_goes_to_the_staff_and_back(
     await dialog.get_by_role("radio", name="Water").check()
     await dialog.get_by_label("Note (optional)").fill("차가운 물로 주세요")
     await page.screenshot(path=artifacts / "tablet-call-staff-1280x800.png")
+    assert await page.evaluate(SMALL_TARGETS) == []
     await no_serious_violations(page, "call dialog")
     await send.click()
     waiting = page.get_by_role("status", name="Staff calls")

@@ -875,12 +875,18 @@ function hideSuccess() {
 }
 
 // ---- my orders ----
+// Reads may answer out of order (an event starts one while another is on its way): the newest asked wins.
+let ordersAsked = 0;
 async function refreshOrders() {
+  const mine = ++ordersAsked;
+  let orders;
   try {
-    state.orders = await api.get("/orders");
+    orders = await api.get("/orders");
   } catch {
     return; // kept as it was; the stream's next event or a reconnect loads it again
   }
+  if (mine !== ordersAsked) return;
+  state.orders = orders;
   renderOrders();
 }
 
@@ -951,6 +957,7 @@ function renderCallReasons() {
         onchange: () => {
           ui.callSend.disabled = false;
           ui.callError.textContent = "";
+          if (reason === "other") ui.callNote.focus(); // "other" says what in the note
         } }),
       h("span.call-reason-name", { text: t(reason) }),
       open.has(reason) ? h("span.call-reason-tag", { text: t("calledTag") }) : null);
@@ -981,6 +988,7 @@ async function sendCall() {
     const response = await api.post("/calls", body, { raw: true });
     const call = await response.json();
     const already = response.status === 200;
+    callsVersion += 1;
     state.calls.set(call.id, call);
     ui.callDialog.close();
     renderCalls(call.id);
@@ -994,15 +1002,26 @@ async function sendCall() {
   }
 }
 
-async function refreshCalls() {
+// A read answered after an event or a press it did not see is stale: it is asked again instead
+// (a resolved call never opens again, whatever an older read says).
+let callsVersion = 0;
+const resolvedCalls = new Set();
+
+async function refreshCalls(tries = 3) {
+  const version = callsVersion;
   let answer;
   try {
     answer = await api.get("/calls");
   } catch {
     return;
   }
+  if (version !== callsVersion) {
+    if (tries > 1) refreshCalls(tries - 1);
+    return;
+  }
   const list = Array.isArray(answer) ? answer : answer?.items || answer?.calls || [];
-  const open = new Map(list.filter((call) => !call.resolved_at).map((call) => [call.id, call]));
+  const open = new Map(list.filter((call) => !call.resolved_at && !resolvedCalls.has(call.id))
+    .map((call) => [call.id, call]));
   // Calls open before and gone now were answered while the page was not listening.
   for (const [id, call] of state.calls) if (!open.has(id)) answered({ ...call, resolved_at: new Date().toISOString() });
   state.calls = open;
@@ -1010,6 +1029,7 @@ async function refreshCalls() {
 }
 
 function answered(call) {
+  resolvedCalls.add(call.id);
   state.calls.delete(call.id);
   state.answered.set(call.id, call);
   setTimeout(() => {
@@ -1039,12 +1059,13 @@ function renderCalls(highlight = null) {
 }
 
 function onCallEvent(type, call) {
+  callsVersion += 1;
   if (!call || typeof call.id !== "number") {
     refreshCalls();
     return;
   }
   if (type === "call.resolved" || call.resolved_at) answered(call);
-  else state.calls.set(call.id, call);
+  else if (!resolvedCalls.has(call.id)) state.calls.set(call.id, call);
   renderCalls();
 }
 
