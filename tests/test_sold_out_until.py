@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
@@ -75,6 +76,31 @@ async def test_an_item_comes_back_by_itself_and_open_tablets_hear_it(
     ordered = await client.post("/orders", headers=store.tables[1].headers,
                                 json={"items": [{"menu_item_id": due, "quantity": 1}]})
     assert ordered.status_code == 201, ordered.text
+
+
+async def test_sold_out_for_a_few_seconds_through_the_editor(client: httpx.AsyncClient, stores: Stores,
+                                                               server: ServerProcess) -> None:
+    """What the menu editor's "for N minutes" sends, with seconds instead of minutes."""
+    store = await stores.create(tables=1, items=1)
+    [item] = store.item_ids()
+    until = datetime.now(UTC) + timedelta(seconds=2)
+    async with EventStream(server.url, "/api/v1/orders/stream", store.tables[1].headers) as tablet:
+        sold_out = await client.patch(f"/admin/menu-items/{item}", headers=store.admin,
+                                      json={"available": False, "sold_out_until": until.isoformat()})
+        assert sold_out.status_code == 200, sold_out.text
+        assert datetime.fromisoformat(sold_out.json()["sold_out_until"]) == until
+        assert (await tablet.next()).event == "menu.updated"
+        shown = (await menu_items(client, store))[item]
+        assert shown["available"] is False and datetime.fromisoformat(str(shown["sold_out_until"])) == until
+        refused = await client.post("/orders", headers=store.tables[1].headers,
+                                    json={"items": [{"menu_item_id": item, "quantity": 1}]})
+        assert refused.status_code == 422
+        back = await tablet.next(PATIENCE)
+        assert (back.event, back.json()["id"]) == ("menu.updated", item)
+    assert datetime.now(UTC) >= until
+    await available_on_the_menu(client, store, [item])
+    staff_view = (await client.get(f"/admin/menu-items/{item}", headers=store.admin)).json()
+    assert (staff_view["available"], staff_view["sold_out_until"]) == (True, None)
 
 
 async def test_replicas_racing_restore_each_item_once(
