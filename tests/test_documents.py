@@ -205,6 +205,8 @@ async def test_every_endpoint_sends_its_struct_exactly(client: httpx.AsyncClient
     option = await call("POST", f"/admin/option-groups/{group.id}/options", Option, status=201, headers=admin,
                         json={"name": "많이", "price_delta": 0, "translations": {"en": {"name": "Lots"}}})
     await call("PATCH", f"/admin/options/{option.id}", Option, headers=admin, json={"price_delta": 500})
+    assert (await call("GET", f"/admin/option-groups/{group.id}", OptionGroup, headers=admin)).max == 2
+    assert (await call("GET", f"/admin/options/{option.id}", Option, headers=admin)).price_delta == 500
     with_options = await call("GET", f"/admin/menu-items/{item.id}", MenuItem, headers=admin)
     assert [[o.id for o in g.options] for g in with_options.option_groups] == [[option.id]]
     await call("GET", "/admin/store", StoreSettings, headers=admin)

@@ -88,6 +88,9 @@ async def test_staff_build_an_items_options_and_tablets_see_them(client: httpx.A
     assert made.status_code == 201, made.text
     hot = made.json()
     assert made.headers["location"] == f"/api/v1/admin/options/{hot['id']}"
+    assert (await client.get(f"/admin/options/{hot['id']}", headers=store.admin)).json() == hot
+    read = await client.get(f"/admin/option-groups/{group['id']}", headers=store.admin)
+    assert read.json() == {**group, "options": [hot]}
     assert hot == {"id": hot["id"], "name": "매운맛", "price_delta": 500, "available": True, "sort_order": 2,
                    "translations": {}}
     mild = await add_option(client, store, group["id"], "순한맛", 0, sort_order=1)
@@ -167,6 +170,8 @@ async def test_another_stores_items_groups_and_options_are_404(client: httpx.Asy
                                      json={"name": "x", "price_delta": 0}), 404)
     assert_problem(await client.patch(f"/admin/options/{ids['치즈']}", headers=intruder, json={"name": "x"}), 404)
     assert_problem(await client.delete(f"/admin/options/{ids['치즈']}", headers=intruder), 404)
+    assert_problem(await client.get(f"/admin/options/{ids['치즈']}", headers=intruder), 404)
+    assert_problem(await client.get(f"/admin/option-groups/{ids['spice']}", headers=intruder), 404)
     item = (await client.get(f"/admin/menu-items/{ids['item']}", headers=mine.admin)).json()
     assert [g["name"] for g in item["option_groups"]] == ["맵기", "토핑"]
     assert [len(g["options"]) for g in item["option_groups"]] == [3, 3]

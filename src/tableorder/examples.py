@@ -153,7 +153,7 @@ _ALL: list[msgspec.Struct] = [
     CallCreate(reason="water", note="Two glasses, please"),
     CALL,
     # the menu
-    CategoryCreate(name="찌개", sort_order=1, station_id=2, translations={"en": TranslatedName(name="Stews")}),
+    CategoryCreate(name="찌개", sort_order=1, translations={"en": TranslatedName(name="Stews")}),
     CategoryUpdate(name="찌개 (Stews)"),
     MenuItemCreate(category_id=4, name="김치찌개", price=9_000, description="돼지고기와 두부를 넣은 김치찌개",
                    image_url="https://cdn.seoul-bbq.example/menu/kimchi-jjigae.jpg", sort_order=1,

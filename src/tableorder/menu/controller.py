@@ -334,7 +334,8 @@ class _Created(msgspec.Struct):
 
 
 class AdminOptionGroupController(Controller):
-    """An item's option groups: POST under the item, PATCH and DELETE by the group's own id."""
+    """An item's option groups and their options: created under their item (group), then read, changed and
+    deleted by their own id."""
 
     path = "/"
     tags = ["Admin: menu"]
@@ -356,6 +357,14 @@ class AdminOptionGroupController(Controller):
         document = found(document, "Menu item")
         menu_changed(state, principal.store_id)
         return _group_location(request, "option-groups", document)
+
+    @get("/option-groups/{group_id:int}", operation_id="GetOptionGroup", security=api_key("menu:read"),
+         summary="One option group with its options",
+         responses={**AUTH_PROBLEMS, 404: problem_spec("No such option group in this store")})
+    async def get_group(self, state: AppState, principal: Principal, group_id: PathId) -> Response[OptionGroup]:
+        """One option group of the store with its options in display order."""
+        return raw_json(found(await queries.get_option_group(state.pool, principal.store_id, group_id),
+                              "Option group"))
 
     @patch("/option-groups/{group_id:int}", operation_id="UpdateOptionGroup", security=api_key("menu:write"),
            summary="Change an option group; only the fields sent change",
@@ -400,6 +409,12 @@ class AdminOptionGroupController(Controller):
         document = found(document, "Option group")
         menu_changed(state, principal.store_id)
         return _group_location(request, "options", document)
+
+    @get("/options/{option_id:int}", operation_id="GetOption", security=api_key("menu:read"), summary="One option",
+         responses={**AUTH_PROBLEMS, 404: problem_spec("No such option in this store")})
+    async def get_option(self, state: AppState, principal: Principal, option_id: PathId) -> Response[Option]:
+        """One option of the store."""
+        return raw_json(found(await queries.get_option(state.pool, principal.store_id, option_id), "Option"))
 
     @patch("/options/{option_id:int}", operation_id="UpdateOption", security=api_key("menu:write"),
            summary="Change an option (price, sold out, ...); only the fields sent change",

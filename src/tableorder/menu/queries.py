@@ -120,6 +120,18 @@ async def create_option_group(pool: asyncpg.Pool, store_id: int, item_id: int, f
     return document
 
 
+async def get_option_group(pool: asyncpg.Pool, store_id: int, group_id: int) -> str | None:
+    document: str | None = await pool.fetchval(
+        f"SELECT {GROUP} FROM option_groups WHERE id = $1 AND store_id = $2", group_id, store_id)
+    return document
+
+
+async def get_option(pool: asyncpg.Pool, store_id: int, option_id: int) -> str | None:
+    document: str | None = await pool.fetchval(
+        f"SELECT {OPTION} FROM options WHERE id = $1 AND store_id = $2", option_id, store_id)
+    return document
+
+
 async def update_option_group(pool: asyncpg.Pool, store_id: int, group_id: int,
                               changes: Mapping[str, Any]) -> str | None:
     """Raises asyncpg.CheckViolationError when min would exceed max."""
