@@ -231,11 +231,25 @@ async function chooseStation({ forcePicker = false } = {}) {
     stations = await api.get("/admin/stations");
   } catch (err) {
     if (!session) return;  // 401: already back at the login form
+    const kept = readJson(STATION_KEY);
+    const unreachable = err.status === 0 || err.status >= 500;
+    if (unreachable && kept && !forcePicker) {
+      // The server is out of reach as the screen starts (a power cut, the Wi-Fi): show the station it
+      // had, which says `Reconnecting…` and catches up by itself once the server answers.
+      showDisplay(kept);
+      return;
+    }
     showPicker([], err);
+    if (unreachable) {
+      setTimeout(() => {
+        if ($("picker-view")) chooseStation({ forcePicker });
+      }, 5000);
+    }
     return;
   }
   if (!session) return;
-  stations = (Array.isArray(stations) ? stations : stations.items || []).slice().sort((a, b) => a.sort_order - b.sort_order || a.id - b.id);
+  stations = (Array.isArray(stations) ? stations : stations.items || []).slice()
+    .sort((a, b) => a.sort_order - b.sort_order || a.id - b.id);
   const asked = Number(new URLSearchParams(location.search).get("station"));
   const kept = readJson(STATION_KEY);
   const wanted = asked || (kept && kept.id);
