@@ -43,6 +43,10 @@ RESOURCES = {
     "/api/v1/admin/tables": "tables",
     "/api/v1/admin/categories": "menu",
     "/api/v1/admin/menu-items": "menu",
+    # A kitchen display reads and marks tickets (orders); stations are the menu's set-up.
+    "/api/v1/admin/stations/{station_id}/tickets": "orders",
+    "/api/v1/admin/stations": "menu",
+    "/api/v1/admin/tickets": "orders",
 }
 
 
