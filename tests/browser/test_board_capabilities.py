@@ -119,7 +119,8 @@ async def _no_open_call(store: BrowserStore, call_id: int) -> bool:
 
 
 async def test_options_of_an_order_show_on_the_board_and_in_history(
-        store: BrowserStore, replica_a: ServerProcess, replica_b: ServerProcess, page_factory: Any) -> None:
+        store: BrowserStore, replica_a: ServerProcess, replica_b: ServerProcess, page_factory: Any,
+        artifacts: Path) -> None:
     spice = await add_group(store, "김치찌개", "맵기", 1, 1, [("순한맛", 0), ("보통", 0), ("매운맛", 0)])
     topping = await add_group(store, "김치찌개", "토핑", 0, 3, [("치즈", 1000), ("라면사리", 1500)])
     page, watch = await page_factory(replica_b.url, DESKTOP_VIEWPORT)
@@ -140,6 +141,7 @@ async def test_options_of_an_order_show_on_the_board_and_in_history(
     await expect(card).to_contain_text("맵기: 보통 · 토핑: 치즈 +1,000, 라면사리 +1,500")
     await expect(card).to_contain_text("23,000원")
     await expect(page.get_by_role("region", name="Table 2", exact=True)).to_contain_text("25,000원")
+    await page.screenshot(path=str(artifacts / "board-order-options-1440x900.png"))
 
     # After the session closes, History shows each line's options and priced total.
     await page.get_by_role("region", name="Table 2", exact=True).get_by_role("button", name="Close session").click()
@@ -148,6 +150,7 @@ async def test_options_of_an_order_show_on_the_board_and_in_history(
     session = page.get_by_role("article").filter(has_text=f"Order {order['order_no']}")
     await expect(session).to_contain_text("맵기: 보통 · 토핑: 치즈 +1,000, 라면사리 +1,500")
     await expect(session).to_contain_text("23,000원")
+    await page.screenshot(path=str(artifacts / "board-history-options-1440x900.png"))
     assert watch.console_errors == []
 
 

@@ -398,7 +398,7 @@ export function createBoard(ctx) {
       h("button", { type: "button", class: "btn btn-sm btn-ghost", dataset: { focus: `t${table.id}-h` },
         onclick: () => ctx.showView("history", { tableId: table.id }) },
       t("table.history"), hidden(` ${t("table.name", { number: table.number })}`)),
-      table.session ? h("button", { type: "button", class: "btn btn-sm", dataset: { focus: `t${table.id}-move` },
+      session ? h("button", { type: "button", class: "btn btn-sm", dataset: { focus: `t${table.id}-move` },
         onclick: () => openMove(table) }, t("table.move"), hidden(` ${t("table.name", { number: table.number })}`)) : null,
       session ? h("button", { type: "button", class: "btn btn-sm btn-primary", dataset: { focus: `t${table.id}-close` },
         onclick: () => closeSession(table) }, t("table.close")) : null));

@@ -177,7 +177,8 @@ export function formatOptions(options) {
   for (const option of options) {
     if (!groups.has(option.group)) groups.set(option.group, []);
     const delta = Number(option.price_delta) || 0;
-    const price = delta ? ` ${delta > 0 ? "+" : "−"}${WON_PLAIN.format(Math.abs(delta))}` : "";
+    // A no-break space: an option and its price never part at a line end.
+    const price = delta ? `\u00a0${delta > 0 ? "+" : "−"}${WON_PLAIN.format(Math.abs(delta))}` : "";
     groups.get(option.group).push(`${option.name}${price}`);
   }
   return [...groups].map(([group, names]) => `${group}: ${names.join(", ")}`).join(" · ");
