@@ -225,6 +225,36 @@ async def test_an_option_dialog_follows_the_menu_and_sold_out_until(
     assert watch.console_errors == []
 
 
+async def test_an_option_sold_out_at_the_last_moment_keeps_the_cart(
+        page_factory: Any, replica_a: ServerProcess, store: BrowserStore, artifacts: Path) -> None:
+    """The server refuses the whole order (no partial one), the review names the line in the guest's
+    words, and the cart keeps it, marked sold out."""
+    ids = await give_options(store)
+    page, _ = await page_factory(replica_a.url)
+    await set_up(page, replica_a, store, table=5)
+    await page.get_by_role("button", name="Add 김치찌개").click()
+    dialog = page.get_by_role("dialog", name="김치찌개")
+    await dialog.get_by_role("radio", name="보통").check()
+    await dialog.get_by_role("checkbox", name="계란").check()
+    await dialog.get_by_role("button", name="Add to cart").click()
+    await page.get_by_role("button", name="Add 공기밥").click()
+    await page.get_by_role("button", name="Place order").click()
+    review = page.get_by_role("dialog", name="Review your order")
+    await expect(review).to_contain_text("보통 · 계란")
+
+    answer = await store.admin.patch(f"/admin/options/{ids['계란']}", json={"available": False})
+    assert answer.status_code == 200, answer.text
+    await review.get_by_role("button", name="Confirm").click()
+    await expect(review.get_by_role("alert")).to_contain_text("김치찌개 (보통, 계란): Sold out", timeout=SETTLE)
+    await page.screenshot(path=artifacts / "tablet-option-sold-out-order-1280x800.png")
+    assert await store.orders(5) == []
+    await review.get_by_role("button", name="Cancel").click()
+    line = cart(page).get_by_role("listitem").filter(has_text="보통 · 계란")
+    await expect(line).to_contain_text("계란: Sold out")
+    await expect(cart(page)).to_contain_text("Something in your cart is sold out")
+    await expect(cart(page).get_by_role("button", name="Remove 공기밥")).to_be_visible()
+
+
 async def test_a_staff_call_goes_to_the_staff_and_back(
         page_factory: Any, replica_a: ServerProcess, store: BrowserStore, artifacts: Path) -> None:
     page, watch = await page_factory(replica_a.url)

@@ -608,15 +608,16 @@ function cartTotal() {
   return state.cart.lines.reduce((sum, line) => sum + (linePrice(line) ?? 0), 0);
 }
 
-// Why a line cannot be ordered as it is, as the guest would say it (null: it can).
+// Why a line cannot be ordered as it is (null: it can): {kind, text} as the guest would say it.
 function lineProblem(line) {
   if (!state.menu) return null;
   const item = state.items.get(line.id);
-  if (!item) return "notOnMenu";
-  if (!item.available) return "soldOut";
+  if (!item) return { kind: "notOnMenu", text: t("notOnMenu") };
+  if (!item.available) return { kind: "soldOut", text: t("soldOut") };
+  const gone = line.options.map((id) => state.options.get(id)?.option).filter((option) => option && !option.available);
+  if (gone.length) return { kind: "soldOut", text: `${gone.map((option) => option.name).join(", ")}: ${t("soldOut")}` };
   const { missing, broken } = choiceProblems(item, new Set(line.options));
-  if (line.options.some((id) => state.options.has(id) && !state.options.get(id).option.available)) return "soldOut";
-  return missing.length || broken ? "chooseAgain" : null;
+  return missing.length || broken ? { kind: "chooseAgain", text: t("chooseAgain") } : null;
 }
 
 function renderCart(highlight = null) {
@@ -627,7 +628,7 @@ function renderCart(highlight = null) {
     const name = item?.name ?? line.name ?? "?";
     const label = lineName(line);
     const problem = lineProblem(line);
-    if (problem) problems.add(problem);
+    if (problem) problems.add(problem.kind);
     const options = optionNames(line);
     const price = linePrice(line);
     const row = h(`li.cart-line${problem ? ".is-sold-out" : ""}`, { "data-item": String(line.id) },
@@ -637,7 +638,7 @@ function renderCart(highlight = null) {
           options.length ? h("span.cart-line-options", { text: options.join(" · ") }) : null),
         h("button.btn.btn-ghost.btn-icon.remove", { type: "button", "aria-label": t("remove", { name: label }),
           onclick: () => removeLine(line.key) }, h("span", { "aria-hidden": "true", text: "✕" }))),
-      problem ? h("span.sold-out-badge.small", { text: t(problem) }) : null,
+      problem ? h("span.sold-out-badge.small", { text: problem.text }) : null,
       h("div.cart-line-bottom", {},
         h("div.stepper", {},
           h("button.btn.btn-icon", { type: "button", "aria-label": t("decrease", { name: label }),
@@ -847,8 +848,10 @@ function problemLines(problem, lines) {
     const line = index ? lines[Number(index[1])] : null;
     if (!line) return error.message || "";
     const name = lineName(line);
-    if (index[2]) return `${name}: ${error.message || t("chooseAgain")}`;
-    const why = /sold out/i.test(error.message || "") ? t("soldOut") : t("notOnMenu");
+    // The server's words are English and the working language's names: the guest reads their own.
+    const soldOut = /sold out/i.test(error.message || "");
+    if (index[2]) return `${name}: ${soldOut ? t("soldOut") : t("chooseAgain")}`;
+    const why = soldOut ? t("soldOut") : t("notOnMenu");
     return `${name}: ${why}`;
   }).filter(Boolean);
   return texts.length ? h("ul.problem-lines", {}, texts.map((text) => h("li", { text }))) : null;
