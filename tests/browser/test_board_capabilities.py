@@ -180,6 +180,13 @@ async def test_menu_editor_option_groups_translations_and_stations(
     await page.get_by_role("tab", name="Menu").click()
     await page.get_by_label("Station for 음료").select_option(label="바")
     assert await eventually(lambda: _category_station(store, "음료", stations["바"])), "no station on 음료"
+    await page.get_by_role("button", name="Rename 음료").click()
+    rename = page.get_by_role("dialog", name="Rename category")
+    await rename.get_by_label("Name (English)", exact=True).fill("Drinks")
+    await rename.get_by_role("button", name="Save").click()
+    await expect(rename).to_be_hidden()
+    await expect(page.get_by_role("list").filter(has=page.get_by_role("button", name="Rename 음료"))).to_contain_text(
+        "Drinks")
     stews = page.get_by_role("table", name="찌개·탕")
     row = stews.get_by_role("row", name=re.compile("김치찌개"))
     await row.get_by_role("button", name="Edit 김치찌개").click()
@@ -243,6 +250,9 @@ async def test_menu_editor_option_groups_translations_and_stations(
     assert [(o["name"], o["price_delta"], o["available"]) for o in spiciness["options"]] == [
         ("Mild", 0, True), ("Extra hot", 500, True)]
     assert stew["option_groups"][0]["name"] == "토핑"  # no English name: the working language's
+    async with replica_a.api(headers=bearer(token)) as client:
+        menu = (await client.get("/menu", params={"lang": "en"})).json()
+    assert "Drinks" in [c["name"] for c in menu["categories"]]
 
     # Edit the group (max 2) and an option's price in one save; an option sold out on its own.
     await group.get_by_label("Max", exact=True).fill("2")
@@ -272,6 +282,17 @@ async def test_menu_editor_option_groups_translations_and_stations(
     await options.get_by_role("button", name="Close").click()
     await expect(row).to_contain_text("Options: 맵기")
     await page.screenshot(path=str(artifacts / "board-menu-editor-1440x900.png"))
+
+    # Stations: renamed, then one deleted (asks `Confirm`); its item is left without a station.
+    await page.get_by_role("tab", name="Settings").click()
+    await page.get_by_role("textbox", name="Station name 바").fill("바·음료")
+    await page.get_by_role("button", name="Save 바").click()
+    await expect(page.get_by_role("textbox", name="Station name 바·음료")).to_be_visible()
+    await page.get_by_role("button", name="Delete 주방").click()
+    await page.get_by_role("dialog", name="Please confirm").get_by_role("button", name="Confirm").click()
+    await expect(page.get_by_role("textbox", name="Station name 주방")).to_have_count(0)
+    assert [s["name"] for s in (await store.admin.get("/admin/stations")).json()] == ["바·음료"]
+    assert (await admin_item(store, "김치찌개"))["station_id"] is None
     assert watch.console_errors == []
 
 
@@ -396,3 +417,38 @@ async def _sessions(store: BrowserStore, moved_to: int, free: int) -> list[dict[
     tables = list((await store.admin.get("/admin/tables")).json())
     by_number = {t["number"]: t for t in tables}
     return tables if by_number[moved_to]["session"] and by_number[free]["session"] is None else None
+
+
+async def test_calls_missed_while_the_board_is_disconnected_show_when_it_is_back(
+        store: BrowserStore, database_url: str, replica_a: ServerProcess, page_factory: Any) -> None:
+    """The board's replica dies: `Reconnecting…`; a call made and another resolved meanwhile are right
+    once a server is back on that address (the stream resumes and the board re-reads GET /admin/calls).
+    With the sound on."""
+    env = {"ORDER_RATE_LIMIT_PER_MINUTE": "0"}
+    board_server = ServerProcess(database_url, env=env).start()
+    try:
+        stale = await call_staff(replica_a, await table_token(replica_a, store, 6), "utensils")
+        page, watch = await page_factory(board_server.url, DESKTOP_VIEWPORT)
+        await log_in(page, board_server.url, store)
+        await page.get_by_role("checkbox", name="Sound for new orders").check()
+        calls = page.get_by_role("region", name="Calls", exact=True)
+        await expect(calls).to_contain_text("Utensils")
+
+        board_server.stop()
+        await expect(page.get_by_text("Reconnecting…").first).to_be_visible(timeout=10_000)
+        call = await call_staff(replica_a, await table_token(replica_a, store, 4), "help", "아이 의자 하나")
+        async with replica_a.api(headers=bearer(store.admin_token)) as admin:
+            assert (await admin.post(f"/admin/calls/{stale['id']}/resolve")).status_code == 200
+
+        again = ServerProcess(database_url, env=env)
+        again.port, again.url = board_server.port, board_server.url
+        board_server = again.start()
+        await expect(calls.get_by_role("button", name="Resolve Table 4, Help", exact=True)).to_be_visible(
+            timeout=15_000)
+        await expect(calls).to_contain_text("아이 의자 하나")
+        await expect(calls).not_to_contain_text("Utensils")
+        await expect(page.get_by_text("Reconnecting…")).to_have_count(0)
+        assert [c["id"] for c in await open_calls(store)] == [call["id"]]
+        assert not [e for e in watch.console_errors if "Failed to load resource" not in e], watch.console_errors
+    finally:
+        board_server.stop()
