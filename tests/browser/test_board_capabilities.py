@@ -173,6 +173,7 @@ async def test_menu_editor_option_groups_translations_and_stations(
     from axe_playwright_python.async_playwright import Axe
 
     await assert_no_serious_violations(Axe(), page, "settings")
+    await page.screenshot(path=str(artifacts / "board-settings-1440x900.png"))
     stations = {s["name"]: s["id"] for s in (await store.admin.get("/admin/stations")).json()}
     assert set(stations) == {"주방", "바"}
 
@@ -341,6 +342,20 @@ async def test_sold_out_for_30_minutes_and_until_closing(
     await expect(egg).to_contain_text(f"until {closing:%H:%M}")
     await egg.scroll_into_view_if_needed()
     await page.screenshot(path=str(artifacts / "board-sold-out-until-1440x900.png"))
+
+    # Other…: a number of minutes of one's own.
+    drinks = page.get_by_role("table", name="음료")
+    cola = drinks.get_by_role("row", name=re.compile("콜라"))
+    asked = datetime.now(UTC)
+    await cola.get_by_role("combobox", name="Sold out period 콜라").select_option(label="Other…")
+    minutes = page.get_by_role("dialog", name="Sold out time for 콜라")
+    await minutes.get_by_label("Minutes sold out").fill("45")
+    await minutes.get_by_role("button", name="Save").click()
+    item = await eventually(lambda: _sold_out(store, "콜라"))
+    assert item, "sold out for 45 minutes did not reach the API"
+    until = datetime.fromisoformat(item["sold_out_until"])
+    assert asked + timedelta(minutes=44) <= until <= datetime.now(UTC) + timedelta(minutes=46)
+    await expect(cola).to_contain_text(f"until {until.astimezone(zone):%H:%M}")
 
     # Unticking `Sold out` puts it back on sale at once; the time goes with it.
     await rice.get_by_role("checkbox", name="Sold out").uncheck()
