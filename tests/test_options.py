@@ -449,3 +449,54 @@ async def test_orders_racing_option_changes_are_whole_or_refused(client: httpx.A
     for body in placed:
         assert body["items"][0]["line_total"] == price + 1000 == body["total_amount"]
     assert await order_count(pool, store) == len(placed)
+
+
+# --- the menu stays bounded -----------------------------------------------------------------------------
+
+# The costliest text PostgreSQL can put in a JSON document (escaped as \u0001: 6 bytes a character).
+WORST = "\x01"
+# In GET /menu an option group of a 50-character name (300 bytes) with its ids and bounds is under 400
+# bytes, and so is an option of a 50-character name with its id, price_delta and availability: a store's
+# 1,000 groups and 5,000 options add at most 2.4 MB to its menu (whose items and categories are at most
+# 9.6 MB, tests/test_bounded_documents.py): 12 MB, within the menu cache's 16 MB.
+GROUP_MAX_BYTES = 400
+OPTION_MAX_BYTES = 400
+STORE_MAX_GROUPS = 1000
+STORE_MAX_OPTIONS = 5000
+
+
+async def test_a_stores_options_are_bounded_and_so_is_its_menu(client: httpx.AsyncClient, stores: Stores,
+                                                               pool: asyncpg.Pool) -> None:
+    store = await stores.create(items=51)
+    tablet = store.tables[1].headers
+    before = len((await client.get("/menu", headers=tablet)).content)
+    items = store.item_ids()
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO option_groups (store_id, menu_item_id, name, min_select, max_select)"
+            " SELECT $1, item, repeat($3, 50), 20, 20 FROM unnest($2::bigint[]) AS item, generate_series(1, 20)",
+            store.id, items[:50], WORST)
+        await conn.execute(
+            "INSERT INTO options (store_id, group_id, name, price_delta, available)"
+            " SELECT $1, g.id, repeat($2, 50), -10000000, false"
+            "   FROM (SELECT id FROM option_groups WHERE store_id = $1 ORDER BY id LIMIT 167) AS g,"
+            "        generate_series(1, 30) AS n"
+            "  ORDER BY g.id, n LIMIT $3", store.id, WORST, STORE_MAX_OPTIONS)
+    # The store holds as many as it may: an item with no group yet, a group with room, are refused all the same.
+    problem = assert_problem(await client.post(f"/admin/menu-items/{items[50]}/option-groups", headers=store.admin,
+                                               json={"name": "more", "min": 0, "max": 1}), 409)
+    assert "This store already holds 1000 option groups" in problem["detail"]
+    roomy = await pool.fetchval("SELECT max(id) FROM option_groups WHERE store_id = $1", store.id)
+    problem = assert_problem(await client.post(f"/admin/option-groups/{roomy}/options", headers=store.admin,
+                                               json={"name": "more", "price_delta": 0}), 409)
+    assert "This store already holds 5000 options" in problem["detail"]
+
+    response = await client.get("/menu", headers=tablet)
+    assert response.status_code == 200
+    added = len(response.content) - before
+    budget = STORE_MAX_GROUPS * GROUP_MAX_BYTES + STORE_MAX_OPTIONS * OPTION_MAX_BYTES
+    assert added <= budget, f"options add {added:,} bytes"
+    assert added > 0.9 * budget  # the worst case indeed: the budget is not loose
+    menu = response.json()
+    groups = [g for c in menu["categories"] for e in c["items"] for g in e["option_groups"]]
+    assert len(groups) == STORE_MAX_GROUPS and sum(len(g["options"]) for g in groups) == STORE_MAX_OPTIONS

@@ -444,6 +444,10 @@ BEGIN
 END
 $$;
 
+-- What the counts above read (and what a store's deletion cascades by).
+CREATE INDEX option_groups_store ON option_groups (store_id);
+CREATE INDEX options_store ON options (store_id);
+
 CREATE TRIGGER option_groups_check_size BEFORE INSERT ON option_groups
     FOR EACH ROW EXECUTE FUNCTION options_check_size();
 CREATE TRIGGER options_check_size BEFORE INSERT ON options

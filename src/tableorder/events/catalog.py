@@ -27,7 +27,8 @@ MEANING = {
     "order.updated": "An order's status moved forward: pending → preparing → completed.",
     "order.cancelled": "Staff cancelled an order; it stays in the records and counts in no total.",
     "table.session_closed": "Staff closed a table's session (이용 완료); its orders moved to history.",
-    "menu.updated": "A category or menu item was added, changed or deleted (sold out included).",
+    "menu.updated": "A category, menu item, option group or option was added, changed or deleted (sold out "
+                    "included), or the store's languages changed (entity `store`): reload the menu.",
     "call.created": "A table called staff (water, utensils, the bill, help, other); on the table's stream too.",
     "call.resolved": "Staff resolved a table's call (also when its session closed); on the table's stream too.",
     "table.session_moved": "Staff moved a table's open session to another table, or merged it into that table's "
