@@ -185,7 +185,8 @@ async def test_a_guest_switches_language_and_orders_with_options(
     await page.get_by_role("button", name="My orders").click()
     sheet = page.get_by_role("dialog", name="My orders")
     article = sheet.get_by_role("article", name=f"Order {order['order_no']}")
-    await expect(article).to_contain_text("매운맛 · 치즈 +1,000원 · 계란 +1,000원")
+    await expect(article).to_contain_text(f"{KIMCHI['en']} × 2")  # the dish as the guest's menu names it
+    await expect(article).to_contain_text("Hot · Cheese +1,000원 · Egg +1,000원")  # kept as 매운맛 · 치즈 · 계란
     await expect(sheet).to_contain_text("31,000원")
     await page.screenshot(path=artifacts / "tablet-my-orders-options-1280x800.png")
     assert watch.console_errors == []

@@ -263,25 +263,59 @@ function buildShell() {
 }
 
 // ---- menu ----
+// The menu in a language, asked with the ETag of the copy kept for that language (304: that copy).
+async function fetchMenu(lang) {
+  const kept = state.menus.get(lang);
+  const response = await api.get("/menu", { raw: true, etag: kept?.etag, query: { lang } });
+  if (response.status === 304 && kept) return kept.menu;
+  const menu = await response.json();
+  state.menus.set(lang, { menu, etag: response.headers.get("ETag") });
+  return menu;
+}
+
 async function refreshMenu() {
   const lang = t.lang;
-  const kept = state.menus.get(lang);
-  let response;
+  let menu;
   try {
-    response = await api.get("/menu", { raw: true, etag: kept?.etag, query: { lang } });
+    menu = await fetchMenu(lang);
   } catch {
     if (!state.menu && ui.menu) ui.menu.replaceChildren(h("p.error-text", { role: "alert", text: t("menuFailed") }));
     return;
   }
-  let menu;
-  if (response.status === 304 && kept) menu = kept.menu;
-  else {
-    menu = await response.json();
-    state.menus.set(lang, { menu, etag: response.headers.get("ETag") });
-  }
   // A switch made while this was on its way wins; an unchanged menu already drawn stays as it is.
-  if (lang !== t.lang || !ui.menu || (menu === state.menu && ui.menu.childElementCount)) return;
-  useMenu(menu);
+  if (lang !== t.lang || !ui.menu) return;
+  if (menu !== state.menu || !ui.menu.childElementCount) useMenu(menu);
+  if (needsWorkingNames()) refreshWorkingNames();
+}
+
+// Orders keep the options in the store's working language; a guest reading another one sees the
+// menu's names for them, found through the working-language menu (asked only when such orders exist).
+function workingMenu() {
+  const working = state.menu?.store?.languages?.[0];
+  return working && state.menu.language !== working ? { lang: working, kept: state.menus.get(working) } : null;
+}
+
+function needsWorkingNames() {
+  return Boolean(workingMenu()) && (state.orders?.orders || [])
+    .some((order) => order.items.some((line) => (line.options || []).length));
+}
+
+async function refreshWorkingNames() {
+  try {
+    await fetchMenu(workingMenu().lang);
+  } catch {
+    return;
+  }
+  renderOrders();
+}
+
+function guestOptionName(line, option) {
+  const working = workingMenu()?.kept?.menu;
+  if (!working) return option.name;
+  const item = working.categories.flatMap((category) => category.items).find((entry) => entry.id === line.menu_item_id);
+  const group = (item?.option_groups || []).find((entry) => entry.name === option.group);
+  const id = group?.options.find((entry) => entry.name === option.name)?.id;
+  return state.options.get(id)?.option.name ?? option.name;
 }
 
 function useMenu(menu) {
@@ -891,6 +925,7 @@ async function refreshOrders() {
   if (mine !== ordersAsked) return;
   state.orders = orders;
   renderOrders();
+  if (needsWorkingNames() && !workingMenu().kept) refreshWorkingNames();
 }
 
 function renderOrders() {
@@ -912,9 +947,12 @@ function renderOrders() {
         h("span.order-time", { text: formatTime(order.created_at, t.lang) }),
         h(`span.status.status-${status}`, { text: t(status) })),
       h("ul.order-lines", {}, order.items.map((line) => h("li", {},
-        h("span.order-line-name", {}, `${line.name} × ${line.quantity}`,
-          (line.options || []).length ? h("span.line-options", { text: line.options.map((option) =>
-            (option.price_delta ? `${option.name} ${signed(option.price_delta)}` : option.name)).join(" · ") }) : null),
+        // The dish as the guest reads it on the menu (the order keeps the working language's name).
+        h("span.order-line-name", {}, `${state.items.get(line.menu_item_id)?.name ?? line.name} × ${line.quantity}`,
+          (line.options || []).length ? h("span.line-options", { text: line.options.map((option) => {
+            const name = guestOptionName(line, option);
+            return option.price_delta ? `${name} ${signed(option.price_delta)}` : name;
+          }).join(" · ") }) : null),
         h("span", { text: formatWon(line.line_total) })))),
       h("div.order-total", {}, h("span", { text: t("total") }), h("strong", { text: formatWon(order.total_amount) })));
   }));
