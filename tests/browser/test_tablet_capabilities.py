@@ -108,11 +108,13 @@ async def test_a_guest_switches_language_and_orders_with_options(
     await expect(page.get_by_role("button", name=f"{KIMCHI['ja']}を追加")).to_be_visible(timeout=SETTLE)
     await expect(page.get_by_role("button", name=STEWS["ja"], exact=True)).to_be_visible()
     await expect(page.get_by_role("button", name="スタッフを呼ぶ")).to_be_visible()
+    await page.wait_for_function("[...document.images].every((image) => image.complete)")
     await page.screenshot(path=artifacts / "tablet-menu-ja-1280x800.png")
     await page.reload()  # remembered on the device
     await expect(page.get_by_role("button", name=f"{KIMCHI['ja']}を追加")).to_be_visible(timeout=SETTLE)
     await page.get_by_role("button", name="简体中文").click()
     await expect(page.get_by_role("button", name=f"添加{KIMCHI['zh']}")).to_be_visible(timeout=SETTLE)
+    await page.wait_for_function("[...document.images].every((image) => image.complete)")
     await page.screenshot(path=artifacts / "tablet-menu-zh-1280x800.png")
     await page.get_by_role("button", name="English").click()
     await expect(page.get_by_role("button", name=f"Add {KIMCHI['en']}")).to_be_visible(timeout=SETTLE)
