@@ -67,7 +67,11 @@ BUSINESS_RULES = [
     {"include-operation-id": operation_id, "checks": {"positive_data_acceptance": {"expected-statuses": _REFUSED}}}
     for operation_id in (
         "PlaceOrder",  # menu items that do not exist in the table's store, or are sold out
-        "CreateMenuItem", "UpdateMenuItem",  # a category that does not exist in the store
+        "CreateMenuItem", "UpdateMenuItem",  # a category or station that does not exist in the store; a
+        # sold_out_until in the past, or of an available item
+        "CreateCategory", "UpdateCategory",  # a station that does not exist in the store
+        "CreateOptionGroup", "UpdateOptionGroup",  # min above max
+        "UpdateStore",  # a language listed twice
         "ChangeAdminPassword",  # the current password is not the admin's
         "GetTableHistory", "ListOrders",  # `from` after `to`
         "CreateWebhook", "UpdateWebhook",  # a URL that does not resolve to a public address

@@ -25,8 +25,17 @@ async def place_order(pool: asyncpg.Pool, store_id: int, table_id: int, item_ids
     """`rate_limit`: orders the table may place in any 60 seconds; `max_orders`: orders its open
     session may hold (0: no limit, either); `option_lines`/`option_ids`: the options chosen as pairs
     (the line's 1-based number, the option's id). Raises asyncpg errors with the SQLSTATEs above."""
-    return await pool.fetchrow(PLACE_ORDER, store_id, table_id, item_ids, quantities, note,
-                               idempotency_key, request_hash, rate_limit, max_orders, option_lines, option_ids)
+    # An order locks its options in id order; staff deleting a group (or an item) cascade through its
+    # options in whatever order the table holds them, so the two may wait for each other. PostgreSQL
+    # then fails one of them; nothing of the order was kept, so it is placed again, once.
+    arguments = (store_id, table_id, item_ids, quantities, note, idempotency_key, request_hash, rate_limit,
+                 max_orders, option_lines, option_ids)
+    try:
+        return await pool.fetchrow(PLACE_ORDER, *arguments)
+    except asyncpg.DeadlockDetectedError:
+        if not option_ids:
+            raise
+        return await pool.fetchrow(PLACE_ORDER, *arguments)
 
 
 # table_orders_json (migrations/documents.sql): UTF-8 bytes, as large as a session is.
