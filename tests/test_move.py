@@ -214,18 +214,28 @@ async def test_a_move_racing_new_orders_on_both_tables_loses_none(
     store = await stores.create(tables=2, items=2)
     source, target = store.tables[1], store.tables[2]
     item = store.item_ids()[0]
-    clients = [unlimited.api() for _ in range(9)]
+    clients = [unlimited.api() for _ in range(13)]
     try:
         for _ in range(6):
-            placed = [(await order(clients[0], source, item))["id"]]
+            placed = [(await order(clients[0], source, item))["id"], (await order(clients[0], source, item))["id"]]
             if target_busy:
                 placed.append((await order(clients[0], target, item))["id"])
+            # Staff move the first orders along and the guests call staff while the session moves: these
+            # take the same rows in their own order (the order, then its table and session; the table).
+            others = [clients[9].patch(f"/admin/orders/{placed[0]}", json={"status": "preparing"},
+                                       headers=store.admin),
+                      clients[10].patch(f"/admin/orders/{placed[-1]}", json={"status": "cancelled"},
+                                        headers=store.admin),
+                      clients[11].post("/calls", json={"reason": "water"}, headers=source.headers),
+                      clients[12].post("/calls", json={"reason": "water"}, headers=target.headers)]
             racers = [move(clients[0], store, source, target),
                       *(place(c, source, [(item, 1)]) for c in clients[1:5]),
                       *(place(c, target, [(item, 1)]) for c in clients[5:9])]
-            results = await asyncio.gather(*racers)
+            results = await asyncio.gather(*racers, *others)
             assert results[0].status_code == 200, results[0].text
-            for response in results[1:]:
+            for response in results[len(racers):]:
+                assert response.status_code in (200, 201), response.text
+            for response in results[1:len(racers)]:
                 assert response.status_code == 201, response.text
                 placed.append(response.json()["id"])
             # Every order of the round: there, in an open session of the table it belongs to, under that
@@ -241,11 +251,17 @@ async def test_a_move_racing_new_orders_on_both_tables_loses_none(
                 assert row["table_number"] == row["number"], dict(row)
             tables = (await clients[0].get("/admin/tables", headers=store.admin)).json()
             sessions = [t["session"] for t in tables if t["session"] is not None]
-            assert sum(s["order_count"] for s in sessions) == len(placed)
-            assert sum(s["total_amount"] for s in sessions) == len(placed) * store.items[item][1]
+            counted = len(placed) - 1  # one was cancelled
+            assert sum(s["order_count"] for s in sessions) == counted
+            assert sum(s["total_amount"] for s in sessions) == counted * store.items[item][1]
+            # At most one open call per table and reason, whichever side of the move each landed on.
+            calls = (await clients[0].get("/admin/calls", headers=store.admin)).json()
+            assert sorted(c["table_id"] for c in calls) in ([target.id], [source.id, target.id]), calls
             # Start the next round from empty tables.
             for table in (source, target):
                 await clients[0].post(f"/admin/tables/{table.id}/close-session", headers=store.admin)
+            for call in (await clients[0].get("/admin/calls", headers=store.admin)).json():
+                await clients[0].post(f"/admin/calls/{call['id']}/resolve", headers=store.admin)
     finally:
         await asyncio.gather(*(c.aclose() for c in clients))
     # No session was left empty (a merged one is gone, not closed empty).

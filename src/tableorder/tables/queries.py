@@ -83,17 +83,24 @@ async def resolve_calls(conn: asyncpg.Connection, table_id: int) -> None:
 
 # --- moving and merging a session ---------------------------------------------------------------------
 #
-# What a move must keep out: a new order, a call, a close or a delete on either table (each takes the
-# table row FOR NO KEY UPDATE first, as place_order() does) and another move in the store. The move
-# takes both table rows FOR SHARE, in id order, which every one of those waits for; and moves take
-# turns through a per-store advisory lock. Not FOR NO KEY UPDATE: a status change holds its order's
-# row and then reads the table FOR SHARE (orders_check_status), while the move holds the table and
-# then updates that order; with FOR SHARE on both sides the two cannot wait for each other. For the
-# same reason the move updates the orders before the session row (which a status change also reads
-# FOR SHARE), and records its events (the store row's lock) last.
-MOVE_LOCK = "SELECT pg_advisory_xact_lock('table_sessions'::regclass::oid::integer, hashint8($1::bigint))"
+# What a move must keep out: a new order, a call, a close, a delete or another move on either table.
+# Each of those takes the table row FOR NO KEY UPDATE first, as place_order() does; so does the move,
+# for both tables, in id order. What it then changes (the source session's orders and row, the
+# source table's open calls) it locks without waiting (NOWAIT): a status change holds its order's row
+# and then waits for the table (orders_check_status reads it FOR SHARE), a kitchen ticket locks the
+# table and then the order, and a waiter queued on a table row holds back even compatible lockers;
+# whichever way round, a move that waited for an order while holding the tables could close a cycle.
+# Refused instead, the attempt rolls back and the controller tries again a moment later. The move
+# records its events (the store row's lock, which no holder waits behind us for) last.
 LOCK_BOTH = """
-SELECT t.id, t.number FROM tables t WHERE t.id = ANY($2::bigint[]) AND t.store_id = $1 ORDER BY t.id FOR SHARE
+SELECT t.id, t.number FROM tables t WHERE t.id = ANY($2::bigint[]) AND t.store_id = $1
+ ORDER BY t.id FOR NO KEY UPDATE
+"""
+LOCK_MOVING = """
+WITH o AS (SELECT id FROM orders WHERE session_id = $1 ORDER BY id FOR NO KEY UPDATE NOWAIT),
+     s AS (SELECT id FROM table_sessions WHERE id = $1 FOR UPDATE NOWAIT),
+     c AS (SELECT id FROM staff_calls WHERE table_id = $2 AND resolved_at IS NULL ORDER BY id FOR UPDATE NOWAIT)
+SELECT (SELECT count(*) FROM o) + (SELECT count(*) FROM s) + (SELECT count(*) FROM c)
 """
 OPEN_SESSIONS = "SELECT table_id, id FROM table_sessions WHERE table_id = ANY($1::bigint[]) AND closed_at IS NULL"
 ORDERS_HELD = "SELECT count(*) FROM orders WHERE session_id = ANY($1::bigint[])"
@@ -120,9 +127,8 @@ SELECT record_event($1, 'table.session_moved', $2, session_moved_json(f, t, $5, 
 TABLE_DOCUMENT = "SELECT table_json(t)::text FROM tables t WHERE t.id = $1"
 
 
-async def lock_for_move(conn: asyncpg.Connection, store_id: int, from_id: int, to_id: int) -> dict[int, int]:
-    """Takes the store's move lock and both tables' rows; returns {table id: number} of those the store has."""
-    await conn.execute(MOVE_LOCK, store_id)
+async def lock_tables(conn: asyncpg.Connection, store_id: int, from_id: int, to_id: int) -> dict[int, int]:
+    """Locks both tables' rows; returns {table id: number} of those the store has."""
     rows = await conn.fetch(LOCK_BOTH, store_id, [from_id, to_id])
     return {row["id"]: row["number"] for row in rows}
 
@@ -142,8 +148,10 @@ async def move_session(conn: asyncpg.Connection, store_id: int, session_id: int,
                        from_table: int, to_table: tuple[int, int]) -> int:
     """Moves the open session `session_id` of `from_table` to `to_table` (id, number), or merges it into
     `target_session_id`, the target's open session; the calls follow; table.session_moved is recorded
-    for both tables. Both tables must be locked (lock_for_move). Returns the session the orders are in."""
+    for both tables. Both tables must be locked (lock_tables). Raises asyncpg.LockNotAvailableError,
+    having changed nothing, when a row it changes is locked. Returns the session the orders are in."""
     to_id, to_number = to_table
+    await conn.execute(LOCK_MOVING, session_id, from_table)
     lands_in = target_session_id if target_session_id is not None else session_id
     await conn.execute(REHOME_ORDERS, session_id, lands_in, to_id, to_number)
     if target_session_id is None:
