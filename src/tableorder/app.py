@@ -162,7 +162,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_startup=[lambda app: _init_state(app, settings)],
     )
     # Outermost, so requests that match no route (404, 405) get their id too.
-    app.asgi_handler = RequestIdMiddleware(AllowedMethods(app.asgi_handler, app))
+    app.asgi_handler = RequestIdMiddleware(app.asgi_handler, AllowedMethods(app))
     return app
 
 

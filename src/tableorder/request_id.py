@@ -5,6 +5,7 @@ otherwise; echoed on the response, put on every log line of the request and in e
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 import secrets
 from collections.abc import MutableMapping
@@ -13,6 +14,8 @@ from typing import Any
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from tableorder.allow import AllowedMethods
 
 HEADER = b"x-request-id"
 # What we accept as it is: an id a proxy or client made (a UUID, nginx's $request_id, a trace id).
@@ -23,7 +26,7 @@ current: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # Ids this process makes: a random prefix per process (so replicas and restarts never collide) and a
 # sequence, e.g. `3fa85f64a1b2` + `1c`.
-_PROCESS = secrets.token_hex(6)
+_PROCESS = secrets.token_hex(6).encode()
 _SEQUENCE = itertools.count(1)
 
 
@@ -32,8 +35,8 @@ SCOPE_KEY = "tableorder.request_id"  # where the middleware leaves the id in the
 
 def of(scope: Any) -> str | None:
     """The id of the request whose ASGI scope this is."""
-    found: str | None = scope.get(SCOPE_KEY)
-    return found
+    found: bytes | None = scope.get(SCOPE_KEY)
+    return found.decode() if found is not None else None
 
 
 def instance(scope: Any) -> str | None:
@@ -57,41 +60,50 @@ def add_to_log(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> M
 
 
 class RequestIdMiddleware:
-    """Wraps the whole application (also 404s and 405s that match no route)."""
+    """Wraps the whole application (also 404s and 405s that match no route), and answers OPTIONS
+    (`allowed`, see allow.py) in the same step: every layer here is paid by every request.
 
-    def __init__(self, app: ASGIApp) -> None:
+    On every request, GET /menu's included, so kept to a few operations, counted with cachegrind
+    (instructions per in-process GET /menu): the id is bytes (decoded only for a log line or a
+    problem body), the start message gets the header in place (ASGI senders build it per
+    response), and the context variable is set only when the access line is logged at all.
+    """
+
+    def __init__(self, app: ASGIApp, allowed: AllowedMethods | None = None) -> None:
         self.app = app
+        self.allowed = allowed
+        self._access_log = logging.getLogger("uvicorn.access")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # On every request, GET /menu's included: kept to a few operations (a uuid4 per request cost
-        # the menu a measurable share of its throughput).
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        request_id = None
         for name, value in scope["headers"]:
             if name == HEADER:
-                if _ACCEPTED.fullmatch(value):
-                    request_id = value.decode()
+                request_id = value if _ACCEPTED.fullmatch(value) else _PROCESS + b"%x" % next(_SEQUENCE)
                 break
-        if request_id is None:
-            request_id = f"{_PROCESS}{next(_SEQUENCE):x}"
+        else:
+            request_id = _PROCESS + b"%x" % next(_SEQUENCE)
         scope[SCOPE_KEY] = request_id  # type: ignore[literal-required]
-        header = (HEADER, request_id.encode())
+        # uvicorn writes its access line while it sends the start: the id goes on that line through
+        # the context variable. Only there, and only when that line is logged: set for the whole
+        # request it cost GET /menu about 13 % of its throughput (measured).
+        access_logged = self._access_log.isEnabledFor(logging.INFO)
 
         async def send_with_id(message: Message) -> None:
-            if message["type"] != "http.response.start":
-                await send(message)
-                return
-            # A copy: a prepared response (the menu's) shares its header list between requests.
-            message = {**message, "headers": [*message.get("headers", ()), header]}
-            # The server writes its access log line while it sends the start: the id goes on it. Only
-            # there: a context variable set for the whole request cost GET /menu about 13 % of its
-            # throughput (measured), so the service's own lines take the id from the scope.
-            token = current.set(request_id)
-            try:
-                await send(message)
-            finally:
-                current.reset(token)
+            if message["type"] == "http.response.start":
+                # A new list: a prepared response (the menu's) shares its header list between requests.
+                message["headers"] = [*message.get("headers", ()), (HEADER, request_id)]
+                if access_logged:
+                    token = current.set(request_id.decode())
+                    try:
+                        await send(message)
+                    finally:
+                        current.reset(token)
+                    return
+            await send(message)
 
+        if (self.allowed is not None and scope["method"] == "OPTIONS"
+                and await self.allowed.answer(scope, send_with_id)):
+            return
         await self.app(scope, receive, send_with_id)
