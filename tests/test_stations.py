@@ -280,6 +280,24 @@ async def test_a_cancelled_orders_tickets_leave_the_list(client: httpx.AsyncClie
         assert [t["order_id"] for t in await open_tickets(client, k.store, station)] == [kept["id"]]
 
 
+async def test_done_on_a_cancelled_or_settled_order_marks_the_ticket_only(client: httpx.AsyncClient,
+                                                                          stores: Stores) -> None:
+    k = await kitchen_store(client, stores)
+    cancelled = await order_of_two_tickets(client, k, table=1)
+    settled = await order_of_two_tickets(client, k, table=2)
+    tickets = {t["order_id"]: t for t in await open_tickets(client, k.store, k.bar)}
+    kitchen = {t["order_id"]: t for t in await open_tickets(client, k.store, k.kitchen)}
+    await _json(await client.delete(f"/admin/orders/{cancelled['id']}", headers=k.store.admin))
+    # A session closed while its order was still being made: the order is settled history.
+    await _json(await client.post(f"/admin/tables/{k.store.tables[2].id}/close-session", headers=k.store.admin))
+    for order, status in ((cancelled, "cancelled"), (settled, "pending")):
+        for ticket in (kitchen[order["id"]], tickets[order["id"]]):
+            done = await _json(await client.post(f"/admin/tickets/{ticket['id']}/done", headers=k.store.admin))
+            assert done["done_at"] is not None
+        assert (await _json(await client.get(f"/admin/orders/{order['id']}", headers=k.store.admin)))["status"] \
+            == status
+
+
 async def test_an_order_completed_by_hand_closes_its_tickets(client: httpx.AsyncClient, stores: Stores,
                                                              pool: asyncpg.Pool, server: ServerProcess) -> None:
     k = await kitchen_store(client, stores)
