@@ -74,6 +74,8 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
             Tag(name="Guest", description="What a table's tablet can do (table token)"),
             Tag(name="Admin: orders", description="The live order board (admin token)"),
             Tag(name="Admin: tables", description="Tables, sessions and history (admin token)"),
+            Tag(name="Admin: calls", description="Tables calling staff: the open calls, resolved with one tap "
+                                                 "(admin token)"),
             Tag(name="Admin: menu", description="Categories and menu items (admin token)"),
             Tag(name="Admin: kitchen", description="Kitchen stations and their tickets: the kitchen display "
                                                    "(admin token)"),
