@@ -426,6 +426,36 @@ async def test_an_option_deleted_while_ordering_refuses_the_order(client: httpx.
     assert await order_count(pool, store) == 0
 
 
+async def test_an_order_deadlocked_with_staff_is_placed_again_not_failed(client: httpx.AsyncClient,
+                                                                        stores: Stores, pool: asyncpg.Pool) -> None:
+    """Staff hold one option of a line (deleting it) and then reach for another the order has locked: the two
+    wait for each other and PostgreSQL fails one. When it fails the order, the order is placed again (and
+    now sees the deletion): a 422 naming it, never a 500."""
+    store = await stores.create(items=1)
+    ids = await stew(client, store)
+    async with pool.acquire() as staff:
+        change = staff.transaction()
+        await change.start()
+        await staff.execute("DELETE FROM options WHERE id = $1", ids["계란"])
+        line = (ids["item"], 1, [ids["보통"], ids["치즈"], ids["계란"]])
+        ordering = asyncio.ensure_future(order(client, store, [line]))
+        await _waiting_for_a_lock(pool)  # holding 보통 and 치즈, waiting for 계란
+        try:
+            await staff.execute("UPDATE options SET name = '모짜렐라' WHERE id = $1", ids["치즈"])
+        except asyncpg.DeadlockDetectedError:
+            await change.rollback()  # staff lost: the order goes on with 계란 still there
+        else:
+            await change.commit()
+        response = await ordering
+    assert response.status_code in (201, 422), response.text
+    if response.status_code == 422:
+        assert response.json()["errors"] == [
+            {"field": "items[0].options", "message": f"option {ids['계란']} does not exist"}]
+        assert await order_count(pool, store) == 0
+    else:
+        assert [o["name"] for o in response.json()["items"][0]["options"]] == ["보통", "치즈", "계란"]
+
+
 async def test_orders_racing_option_changes_are_whole_or_refused(client: httpx.AsyncClient, stores: Stores,
                                                                  pool: asyncpg.Pool) -> None:
     """Orders and sold-out flips of their option at once: each order is placed with an option that was
