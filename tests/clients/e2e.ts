@@ -277,6 +277,9 @@ async function readFeed(pos: Client, work: MenuWork, order: Order): Promise<stri
             }
             break;
           case "table.session_closed":
+          case "table.session_moved":
+          case "call.created":
+          case "call.resolved":
           case "ticket.created":
           case "ticket.done":
           case "resync":
