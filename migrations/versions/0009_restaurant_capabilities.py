@@ -298,35 +298,40 @@ BEGIN
     END IF;
     -- Every line against its item's groups: options unknown (or another store's), of another item,
     -- or sold out; groups chosen fewer than min or more than max times (a required group unchosen).
-    WITH chosen AS (
-        SELECT r.line, r.id FROM unnest(p_option_lines, p_option_ids) AS r(line, id)
-    ), problems AS (
-        SELECT ch.line, CASE WHEN o.id IS NULL THEN 'unknown'
-                             WHEN g.menu_item_id <> p_item_ids[ch.line] THEN 'other_item'
-                             WHEN NOT o.available THEN 'unavailable' END AS problem,
-               ch.id AS option_id, g.name AS group_name, o.name AS option_name,
-               NULL::integer AS min, NULL::integer AS max, g.sort_order, g.id AS group_id
-          FROM chosen ch
-          LEFT JOIN options o ON o.id = ch.id AND o.store_id = p_store_id
-          LEFT JOIN option_groups g ON g.id = o.group_id
-        UNION ALL
-        SELECT l.line, CASE WHEN n.chosen < g.min_select THEN 'too_few' ELSE 'too_many' END,
-               NULL, g.name, NULL, g.min_select, g.max_select, g.sort_order, g.id
-          FROM unnest(p_item_ids) WITH ORDINALITY AS l(item_id, line)
-          JOIN option_groups g ON g.menu_item_id = l.item_id
-         CROSS JOIN LATERAL (SELECT count(*) AS chosen FROM chosen ch JOIN options o ON o.id = ch.id
-                              WHERE ch.line = l.line AND o.group_id = g.id) AS n
-         WHERE n.chosen NOT BETWEEN g.min_select AND g.max_select
-    )
-    SELECT json_agg(json_build_object('line', p.line - 1, 'problem', p.problem, 'option_id', p.option_id,
-                                      'group', p.group_name, 'option', p.option_name, 'min', p.min, 'max', p.max)
-                    ORDER BY p.line, p.sort_order, p.group_id, p.option_id)
-      INTO v_problems
-      FROM problems p WHERE p.problem IS NOT NULL;
-    IF v_problems IS NOT NULL THEN
-        RAISE EXCEPTION 'options cannot be chosen' USING ERRCODE = 'TO422',
-            DETAIL = json_build_object('unknown', '{}'::bigint[], 'unavailable', '{}'::bigint[],
-                                       'options', v_problems)::text;
+    -- With no options chosen only a required group can refuse the order, so the check (whose planning
+    -- costs more than all the rest of an order) runs when an item of the order has one.
+    IF cardinality(p_option_ids) > 0
+       OR EXISTS (SELECT 1 FROM option_groups g WHERE g.menu_item_id = ANY (p_item_ids) AND g.min_select > 0) THEN
+        WITH chosen AS (
+            SELECT r.line, r.id FROM unnest(p_option_lines, p_option_ids) AS r(line, id)
+        ), problems AS (
+            SELECT ch.line, CASE WHEN o.id IS NULL THEN 'unknown'
+                                 WHEN g.menu_item_id <> p_item_ids[ch.line] THEN 'other_item'
+                                 WHEN NOT o.available THEN 'unavailable' END AS problem,
+                   ch.id AS option_id, g.name AS group_name, o.name AS option_name,
+                   NULL::integer AS min, NULL::integer AS max, g.sort_order, g.id AS group_id
+              FROM chosen ch
+              LEFT JOIN options o ON o.id = ch.id AND o.store_id = p_store_id
+              LEFT JOIN option_groups g ON g.id = o.group_id
+            UNION ALL
+            SELECT l.line, CASE WHEN n.chosen < g.min_select THEN 'too_few' ELSE 'too_many' END,
+                   NULL, g.name, NULL, g.min_select, g.max_select, g.sort_order, g.id
+              FROM unnest(p_item_ids) WITH ORDINALITY AS l(item_id, line)
+              JOIN option_groups g ON g.menu_item_id = l.item_id
+             CROSS JOIN LATERAL (SELECT count(*) AS chosen FROM chosen ch JOIN options o ON o.id = ch.id
+                                  WHERE ch.line = l.line AND o.group_id = g.id) AS n
+             WHERE n.chosen NOT BETWEEN g.min_select AND g.max_select
+        )
+        SELECT json_agg(json_build_object('line', p.line - 1, 'problem', p.problem, 'option_id', p.option_id,
+                                          'group', p.group_name, 'option', p.option_name, 'min', p.min, 'max', p.max)
+                        ORDER BY p.line, p.sort_order, p.group_id, p.option_id)
+          INTO v_problems
+          FROM problems p WHERE p.problem IS NOT NULL;
+        IF v_problems IS NOT NULL THEN
+            RAISE EXCEPTION 'options cannot be chosen' USING ERRCODE = 'TO422',
+                DETAIL = json_build_object('unknown', '{}'::bigint[], 'unavailable', '{}'::bigint[],
+                                           'options', v_problems)::text;
+        END IF;
     END IF;
 
     -- Each line's snapshot of its options (working-language names, in display order) and their price.
