@@ -240,7 +240,7 @@ async def test_options_price_the_line_and_stay_as_a_snapshot(client: httpx.Async
     assert mine["orders"][0]["items"] == body["items"] and mine["total_amount"] == body["total_amount"]
 
 
-async def test_a_negative_delta_lowers_the_line_but_never_below_zero(client: httpx.AsyncClient,
+async def test_options_keep_a_lines_price_within_its_range(client: httpx.AsyncClient,
                                                                     stores: Stores, pool: asyncpg.Pool) -> None:
     store = await stores.create(items=1)
     item = store.item_ids()[0]
@@ -254,7 +254,13 @@ async def test_a_negative_delta_lowers_the_line_but_never_below_zero(client: htt
     before = await order_count(pool, store)
     problem = assert_problem(await order(client, store, [(item, 1, [free["id"]])]), 422)
     assert [e["field"] for e in problem["errors"]] == ["items[0].options"]
-    assert await order_count(pool, store) == before
+    # Nor may options add more than 10,000,000 won to a line (each at most that).
+    extras = await add_group(client, store, item, "추가", 0, 3)
+    dear = [(await add_option(client, store, extras["id"], f"금 {n}", 10_000_000))["id"] for n in range(2)]
+    assert (await order(client, store, [(item, 1, dear[:1])])).status_code == 201
+    problem = assert_problem(await order(client, store, [(item, 1, []), (item, 1, dear)]), 422)
+    assert [e["field"] for e in problem["errors"]] == ["items[1].options"]
+    assert await order_count(pool, store) == before + 1
 
 
 async def test_each_line_is_checked_against_its_items_groups(client: httpx.AsyncClient, stores: Stores,
@@ -530,3 +536,30 @@ async def test_a_stores_options_are_bounded_and_so_is_its_menu(client: httpx.Asy
     menu = response.json()
     groups = [g for c in menu["categories"] for e in c["items"] for g in e["option_groups"]]
     assert len(groups) == STORE_MAX_GROUPS and sum(len(g["options"]) for g in groups) == STORE_MAX_OPTIONS
+
+
+# The largest order (tests/test_bounded_documents.py: under 40,000 bytes without options) with the most
+# options an order may have (50), each a snapshot of a 50-character group and a 50-character name in the
+# costliest characters (600 bytes) with its price_delta (about 60 more): under 73,000 bytes. A session
+# (GET /orders) of SESSION_MAX_ORDERS (200) such orders is at most 14.6 MB.
+ORDER_WITH_OPTIONS_MAX_BYTES = 73_000
+
+
+async def test_the_largest_order_with_options_stays_under_its_budget(client: httpx.AsyncClient, stores: Stores,
+                                                                     pool: asyncpg.Pool) -> None:
+    store = await stores.create(items=1)
+    item = store.item_ids()[0]
+    await pool.execute("UPDATE menu_items SET name = repeat($2, 100), price = 10000000 WHERE id = $1", item, WORST)
+    chosen: list[list[int]] = []
+    for _ in range(3):
+        group = await add_group(client, store, item, WORST * 50, 0, 20)
+        chosen.append([(await add_option(client, store, group["id"], WORST * 50, -500_000))["id"] for _ in range(20)])
+    lines = [(item, 99, chosen[0]), (item, 99, chosen[1]), (item, 99, chosen[2][:10])] + [(item, 99, [])] * 47
+    response = await client.post("/orders", headers=store.tables[1].headers, json={
+        "note": WORST * 500,
+        "items": [{"menu_item_id": i, "quantity": q, "options": o} for i, q, o in lines]})
+    assert response.status_code == 201, response.text
+    size = len(response.content)
+    assert size <= ORDER_WITH_OPTIONS_MAX_BYTES, f"the order is {size:,} bytes"
+    assert size > 0.95 * ORDER_WITH_OPTIONS_MAX_BYTES  # the worst case indeed
+    assert sum(len(line["options"]) for line in response.json()["items"]) == 50

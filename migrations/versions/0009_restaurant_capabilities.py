@@ -347,13 +347,14 @@ BEGIN
                 JOIN options o ON o.id = ch.id
                 JOIN option_groups g ON g.id = o.group_id
                WHERE ch.line = l.line) AS x ON true;
-        SELECT json_agg(json_build_object('line', l.n - 1, 'problem', 'negative_price', 'option_id', NULL,
+        -- A line's options may not take its price below zero, nor add more than 10,000,000 won.
+        SELECT json_agg(json_build_object('line', l.n - 1, 'problem', 'price_out_of_range', 'option_id', NULL,
                                           'group', NULL, 'option', NULL, 'min', NULL, 'max', NULL) ORDER BY l.n)
           INTO v_problems
           FROM unnest(v_prices, v_options_prices) WITH ORDINALITY AS l(price, options_price, n)
-         WHERE l.price + l.options_price < 0;
+         WHERE l.price + l.options_price < 0 OR l.options_price > 10000000;
         IF v_problems IS NOT NULL THEN
-            RAISE EXCEPTION 'options price a line below zero' USING ERRCODE = 'TO422',
+            RAISE EXCEPTION 'options price a line out of range' USING ERRCODE = 'TO422',
                 DETAIL = json_build_object('unknown', '{}'::bigint[], 'unavailable', '{}'::bigint[],
                                            'options', v_problems)::text;
         END IF;

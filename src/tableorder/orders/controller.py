@@ -38,7 +38,7 @@ class _OptionProblem(msgspec.Struct):
     """One problem place_order() found with a line's options (migration 0009)."""
 
     line: int  # 0-based
-    problem: Literal["unknown", "other_item", "unavailable", "too_few", "too_many", "negative_price"]
+    problem: Literal["unknown", "other_item", "unavailable", "too_few", "too_many", "price_out_of_range"]
     option_id: int | None = None
     group: str | None = None
     option: str | None = None
@@ -59,7 +59,7 @@ class _OptionProblem(msgspec.Struct):
                 return f"{self.group}: choose at least {self.min}"
             case "too_many":
                 return f"{self.group}: choose at most {self.max}"
-        return "the options make the line's price negative"
+        return "the options take the line's price below zero or add more than 10,000,000 won"
 
 
 class _Unorderable(msgspec.Struct):
