@@ -74,6 +74,7 @@ BUSINESS_RULES = [
         "UpdateStore",  # a language listed twice
         "ChangeAdminPassword",  # the current password is not the admin's
         "GetTableHistory", "ListOrders",  # `from` after `to`
+        "MoveTableSession",  # a move to the table itself
         "CreateWebhook", "UpdateWebhook",  # a URL that does not resolve to a public address
     )
 ]
