@@ -155,6 +155,7 @@ async def test_what_a_call_may_say(client: httpx.AsyncClient, stores: Stores) ->
     for body, field in [({"reason": "dessert"}, "reason"), ({}, "reason"),
                         ({"reason": "water", "note": "x" * 201}, "note"),
                         ({"reason": "water", "note": 5}, "note"),
+                        ({"reason": "water", "note": "no\u0000ice"}, "note"),
                         ({"reason": "water", "table_id": 3}, "table_id")]:
         refused = await client.post("/calls", json=body, headers=table.headers)
         assert refused.status_code == 422, (body, refused.text)

@@ -14,4 +14,5 @@ class CallCreate(msgspec.Struct, forbid_unknown_fields=True):
     """Why the table calls staff, and optionally a short note (shown on the board)."""
 
     reason: CallReason
-    note: Annotated[str, msgspec.Meta(max_length=NOTE_MAX)] | None = None
+    # No NUL: PostgreSQL text cannot hold it, and the schema says so (a 422 naming `note`).
+    note: Annotated[str, msgspec.Meta(max_length=NOTE_MAX, pattern=r"^[^\x00]*$")] | None = None
