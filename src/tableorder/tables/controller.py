@@ -115,9 +115,10 @@ class AdminTableController(Controller):
         """Move the table's open session to the table `to_table_id`: when that table has no open session the
         session itself moves there (`merged: false`); when it has one, this session's orders join it and the
         totals add up (`merged: true`; the session moved from leaves no record of its own). Orders (their
-        table and number), the running total and the table's open staff calls follow the guests (a call whose
-        reason the target already has open is resolved). Announced once for each table as
-        `table.session_moved`, on both tables' streams. 409 when the table has no open session."""
+        table and number; their `updated_at` changes, their status does not), the running total and the table's
+        open staff calls follow the guests (a call whose reason the target already has open is resolved).
+        Announced once for each table as `table.session_moved`, on both tables' streams. 409 when the table has
+        no open session."""
         if data.to_table_id == table_id:
             raise ProblemError(422, "A session cannot move to its own table.", slug="validation-error",
                                errors=[FieldError(field="to_table_id", message="must be another table")])
