@@ -85,16 +85,17 @@ async def resolve_calls(conn: asyncpg.Connection, table_id: int) -> None:
 #
 # What a move must keep out: a new order, a call, a close, a delete or another move on either table.
 # Each of those takes the table row FOR NO KEY UPDATE first, as place_order() does; so does the move,
-# for both tables, in id order. What it then changes (the source session's orders and row, the
-# source table's open calls) it locks without waiting (NOWAIT): a status change holds its order's row
-# and then waits for the table (orders_check_status reads it FOR SHARE), a kitchen ticket locks the
-# table and then the order, and a waiter queued on a table row holds back even compatible lockers;
-# whichever way round, a move that waited for an order while holding the tables could close a cycle.
-# Refused instead, the attempt rolls back and the controller tries again a moment later. The move
-# records its events (the store row's lock, which no holder waits behind us for) last.
+# for both tables, in id order. Then it locks what it changes: the source session's orders and row and
+# the source table's open calls. It takes every one of these row locks without waiting (NOWAIT): a
+# status change holds its order's row and then waits for the table (orders_check_status reads it FOR
+# SHARE), a kitchen ticket locks the table and then the order, and whoever waits in a row's queue
+# holds back even lockers compatible with the holder; a move that waited while holding a row could
+# close a cycle with them. Refused instead, the attempt rolls back and the controller tries again a
+# moment later. The only lock the move waits for is the store row's (record_event), last: whoever
+# holds that one is committing and waits for nothing the move holds.
 LOCK_BOTH = """
 SELECT t.id, t.number FROM tables t WHERE t.id = ANY($2::bigint[]) AND t.store_id = $1
- ORDER BY t.id FOR NO KEY UPDATE
+ ORDER BY t.id FOR NO KEY UPDATE NOWAIT
 """
 LOCK_MOVING = """
 WITH o AS (SELECT id FROM orders WHERE session_id = $1 ORDER BY id FOR NO KEY UPDATE NOWAIT),
