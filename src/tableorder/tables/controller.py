@@ -128,8 +128,8 @@ class AdminTableController(Controller):
                 async with state.pool.acquire() as conn, conn.transaction():
                     return raw_json(await _move(conn, principal.store_id, table_id, data.to_table_id, max_orders))
             except (asyncpg.LockNotAvailableError, asyncpg.DeadlockDetectedError):
-                # A row it changes was busy (a status change, a ticket, a call being resolved): nothing
-                # was kept; again in a moment, when that short transaction is done.
+                # A row it locks was busy (an order being placed, a status change, a ticket, a call):
+                # nothing was kept; again in a moment, when that short transaction is done.
                 await asyncio.sleep(random.uniform(0.01, 0.05))
         raise ProblemError(503, "The tables are busy; try the move again.", slug="service-unavailable",
                            headers={"Retry-After": "1"})
