@@ -340,3 +340,27 @@ async def test_a_merge_target_resumes_after_the_merge(client: httpx.AsyncClient,
     async with table_stream(server, target, last_event_id=merged) as tablet:
         message = await tablet.next()
         assert (message.event, message.json()["id"]) == ("order.created", placed["id"])
+
+
+async def test_a_move_that_finds_its_rows_busy_tries_again_and_then_says_so(
+        client: httpx.AsyncClient, stores: Stores, pool: asyncpg.Pool) -> None:
+    """The move never waits for a row while holding another (see tables/queries.py): a row held a moment
+    is waited out by trying again; one held on and on is a 503 with Retry-After, and nothing moved."""
+    store = await stores.create(tables=2)
+    source, target = store.tables[1], store.tables[2]
+    placed = await order(client, source, store.item_ids()[0])
+    async with pool.acquire() as conn:
+        # A status change in flight: its order's row, held until its transaction ends.
+        transaction = conn.transaction()
+        await transaction.start()
+        await conn.execute("SELECT 1 FROM orders WHERE id = $1 FOR NO KEY UPDATE", placed["id"])
+        busy = await move(client, store, source, target)
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "1", busy.text
+        assert busy.headers["content-type"] == "application/problem+json"
+        assert (await client.get("/orders", headers=source.headers)).json()["orders"][0]["id"] == placed["id"]
+        # Held for a moment only: the move waits it out.
+        release = asyncio.get_running_loop().call_later(0.3, lambda: asyncio.ensure_future(transaction.rollback()))
+        moved = await move(client, store, source, target)
+        release.cancel()
+    assert moved.status_code == 200, moved.text
+    assert [o["id"] for o in (await client.get("/orders", headers=target.headers)).json()["orders"]] == [placed["id"]]
