@@ -124,6 +124,7 @@ async def seed_store(pool: asyncpg.Pool, code: str, tables: int = 50, categories
             "INSERT INTO tables (store_id, number, password_hash) VALUES ($1, $2, $3) RETURNING id",
             store_id, n, password) for n in range(1, tables + 1)]
         item_ids = []
+        option_choices = []  # "<item id>:<option id>,<option id>": a valid choice for an item with options
         for c in range(categories):
             category_id = await conn.fetchval(
                 "INSERT INTO menu_categories (store_id, name, sort_order) VALUES ($1, $2, $3) RETURNING id",
@@ -133,11 +134,29 @@ async def seed_store(pool: asyncpg.Pool, code: str, tables: int = 50, categories
                     "INSERT INTO menu_items (store_id, category_id, name, description, price, sort_order) "
                     "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                     store_id, category_id, f"메뉴 {c + 1}-{i + 1}", "맛있는 요리 " * 5, 1000 * (i + 1), i))
+            # The first item of each category has options, as a real menu's mains do: a required
+            # choice of one (맵기) and up to three toppings at +1,000.
+            chosen = []
+            for g, (group, low, high, names, delta) in enumerate((
+                    ("맵기", 1, 1, ("순한맛", "보통", "매운맛"), 0),
+                    ("토핑", 0, 3, ("치즈", "계란", "라면사리"), 1000))):
+                group_id = await conn.fetchval(
+                    "INSERT INTO option_groups (store_id, menu_item_id, name, min_select, max_select, sort_order) "
+                    "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    store_id, item_ids[-items_per_category], group, low, high, g)
+                option_ids = [await conn.fetchval(
+                    "INSERT INTO options (store_id, group_id, name, price_delta, sort_order) "
+                    "VALUES ($1, $2, $3, $4, $5) RETURNING id", store_id, group_id, name, delta, n)
+                    for n, name in enumerate(names)]
+                chosen += option_ids[:1] if g == 0 else option_ids[:2]
+            option_choices.append(f"{item_ids[-items_per_category]}:{','.join(map(str, chosen))}")
     return {
         "id": store_id,
         "admin_token": tokens.issue("admin", store_id, admin_id, 1),  # a new account: credential version 1
         "table_tokens": [tokens.issue("table", store_id, t, 1) for t in table_ids],
         "table_ids": table_ids,
-        "item_ids": item_ids,
-        "item_id": item_ids[0],
+        # Items without options (an item with a required group cannot be ordered without choosing).
+        "item_ids": [i for n, i in enumerate(item_ids) if n % items_per_category],
+        "item_id": item_ids[1],
+        "option_choices": option_choices,
     }

@@ -3,7 +3,8 @@ msgspec, no framework. It is what the service is measured against (`make bench`)
 
 Honest and fast: verified tokens are cached like the service does, the body is decoded straight
 into a Struct, and an order is the conventional transaction of a few statements (lock the table,
-price lookup, session, order number, order + lines; the same triggers record the event).
+price and station lookup, the chosen options' prices, session, order number, order + lines with
+their options snapshot; the same triggers record the event and route the tickets).
 
     uvicorn ops.bench.floor:app   (DATABASE_URL and JWT_SECRET_KEY from the environment)
 """
@@ -24,6 +25,13 @@ from tableorder.settings import DEVELOPMENT_JWT_SECRET
 class Line(msgspec.Struct, forbid_unknown_fields=True):
     menu_item_id: int
     quantity: int
+    options: list[int] = []
+
+
+class LineOption(msgspec.Struct):
+    group: str
+    name: str
+    price_delta: int
 
 
 class OrderIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -36,6 +44,7 @@ class LineOut(msgspec.Struct):
     name: str
     unit_price: int
     quantity: int
+    options: list[LineOption]
     line_total: int
 
 
@@ -59,19 +68,8 @@ decode_order = msgspec.json.Decoder(OrderIn).decode
 pool: asyncpg.Pool | None = None
 claims_cache: dict[bytes, dict[str, Any]] = {}
 
-MENU = """
-SELECT json_build_object(
-    'store', json_build_object('id', s.id, 'code', s.code, 'name', s.name),
-    'categories', coalesce((
-        SELECT json_agg(json_build_object('id', c.id, 'name', c.name, 'sort_order', c.sort_order,
-                   'items', coalesce((SELECT json_agg(json_build_object(
-                        'id', i.id, 'name', i.name, 'description', i.description, 'price', i.price,
-                        'image_url', i.image_url, 'sort_order', i.sort_order, 'available', i.available)
-                        ORDER BY i.sort_order, i.id) FROM menu_items i WHERE i.category_id = c.id), '[]'))
-               ORDER BY c.sort_order, c.id)
-          FROM menu_categories c WHERE c.store_id = s.id), '[]'))::text
-  FROM stores s WHERE s.id = $1
-"""
+# The service's own menu document (migrations/documents.sql), in its working language.
+MENU = "SELECT menu_json($1, '{ko}')"
 
 
 def claims(headers: list[tuple[bytes, bytes]]) -> dict[str, Any] | None:
@@ -96,7 +94,14 @@ async def place_order(store_id: int, table_id: int, order: OrderIn) -> bytes:
         table_number = await conn.fetchval(
             "SELECT number FROM tables WHERE id = $1 AND store_id = $2 FOR NO KEY UPDATE", table_id, store_id)
         items = {r["id"]: r for r in await conn.fetch(
-            "SELECT id, name, price, available FROM menu_items WHERE id = ANY($1) AND store_id = $2", ids, store_id)}
+            "SELECT i.id, i.name, i.price, i.available, coalesce(i.station_id, c.station_id) AS station_id "
+            "FROM menu_items i JOIN menu_categories c ON c.id = i.category_id "
+            "WHERE i.id = ANY($1) AND i.store_id = $2", ids, store_id)}
+        chosen = [option for line in order.items for option in line.options]
+        options = {r["id"]: r for r in await conn.fetch(
+            "SELECT o.id, o.name, o.price_delta, o.available, g.name AS group_name FROM options o "
+            "JOIN option_groups g ON g.id = o.group_id WHERE o.id = ANY($1) AND o.store_id = $2",
+            chosen, store_id)} if chosen else {}
         session_id = await conn.fetchval(
             "SELECT id FROM table_sessions WHERE table_id = $1 AND closed_at IS NULL", table_id)
         if session_id is None:
@@ -108,8 +113,14 @@ async def place_order(store_id: int, table_id: int, order: OrderIn) -> bytes:
                SELECT $1, (now() AT TIME ZONE s.timezone)::date, 1 FROM stores s WHERE s.id = $1
                ON CONFLICT (store_id, business_day) DO UPDATE SET last_no = c.last_no + 1
                RETURNING business_day, last_no""", store_id)
-        lines = [LineOut(line.menu_item_id, items[line.menu_item_id]["name"], items[line.menu_item_id]["price"],
-                         line.quantity, items[line.menu_item_id]["price"] * line.quantity) for line in order.items]
+        lines = []
+        for line in order.items:
+            item = items[line.menu_item_id]
+            snapshot = [LineOption(options[o]["group_name"], options[o]["name"], options[o]["price_delta"])
+                        for o in line.options]
+            unit = item["price"] + sum(o.price_delta for o in snapshot)
+            lines.append(LineOut(line.menu_item_id, item["name"], item["price"], line.quantity, snapshot,
+                                 unit * line.quantity))
         total = sum(line.line_total for line in lines)
         row = await conn.fetchrow(
             """INSERT INTO orders (store_id, session_id, table_id, table_number, business_day, order_no,
@@ -118,9 +129,11 @@ async def place_order(store_id: int, table_id: int, order: OrderIn) -> bytes:
                RETURNING id, created_at, updated_at""",
             store_id, session_id, table_id, table_number, day, order_no, total, order.note)
         await conn.executemany(
-            "INSERT INTO order_lines (order_id, line_no, menu_item_id, name, unit_price, quantity) "
-            "VALUES ($1, $2, $3, $4, $5, $6)",
-            [(row["id"], n, line.menu_item_id, line.name, line.unit_price, line.quantity)
+            "INSERT INTO order_lines (order_id, line_no, menu_item_id, name, unit_price, quantity, options, "
+            "options_price, station_id) VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8, $9)",
+            [(row["id"], n, line.menu_item_id, line.name, line.unit_price, line.quantity,
+              encode(line.options).decode(), sum(o.price_delta for o in line.options),
+              items[line.menu_item_id]["station_id"])
              for n, line in enumerate(lines, start=1)])
     return encode(OrderOut(row["id"], order_no, table_id, table_number, session_id, "pending", lines, total,
                            order.note, row["created_at"], row["updated_at"]))
@@ -170,7 +183,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await respond(send, 201, await place_order(store_id, table_id, order))
     elif path == "/api/v1/menu" and method == "GET":
         assert pool is not None
-        body = (await pool.fetchval(MENU, store_id)).encode()
+        body = await pool.fetchval(MENU, store_id)
         etag = ('"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"').encode()
         inm = next((v for k, v in scope["headers"] if k == b"if-none-match"), None)
         if inm == etag:

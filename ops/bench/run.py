@@ -103,7 +103,8 @@ async def main() -> None:
         store = await seed_store(pool, f"bench-{secrets.token_hex(3)}", tables=50)
         tokens_file = Path(tempfile.mkstemp(prefix="bench-tokens-")[1])
         tokens_file.write_text("\n".join(store["table_tokens"]) + "\n")
-        env = {"BENCH_TOKENS": str(tokens_file), "BENCH_ITEMS": ",".join(map(str, store["item_ids"]))}
+        env = {"BENCH_TOKENS": str(tokens_file), "BENCH_ITEMS": ",".join(map(str, store["item_ids"])),
+               "BENCH_OPTIONS": ";".join(store["option_choices"])}
         # wrk places thousands of orders per table: the per-table order rate limit is off here.
         replica_env = {"SSE_MAX_CONNECTIONS_PER_STORE": "2000", "LOG_LEVEL": "WARNING",
                        "ORDER_RATE_LIMIT_PER_MINUTE": "0", "SESSION_MAX_ORDERS": "0"}
