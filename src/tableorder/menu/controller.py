@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache, partial
+from itertools import islice
 from typing import Annotated, Any, get_args
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 import asyncpg
 import msgspec
@@ -41,14 +43,35 @@ from tableorder.state import AppState
 SUPPORTED_LANGUAGES = frozenset(get_args(get_args(LanguageCode)[0]))
 
 
-@lru_cache(maxsize=1024)
+# What a request may send that is remembered: the cache's keys are the inputs themselves, so longer ones
+# (no tablet sends them; a guest might, a new megabyte each time) are parsed each time and forgotten.
+_REMEMBERED_INPUT = 256
+# The most `lang` values and Accept-Language entries looked at, and the most of a `lang` value read (a
+# language tag is short; only its primary subtag counts).
+_MAX_ASKED = 32
+_MAX_TAG = 35
+_LANG_PARAMETER = re.compile(rb"(?:^|&)lang=([^&]{0,%d})" % _MAX_TAG)
+
+
 def preferred_languages(query: bytes, accept_language: str | None) -> Languages:
     """The supported languages a request asks for, best first: `?lang=` and then Accept-Language by its
-    q-values, each by its primary subtag (zh-CN is zh, en-US en). Cached: tablets send the same few
-    headers over and over, so the menu's hot path stays a dict lookup."""
-    asked: list[str] = [value for name, value in parse_qsl(query.decode("latin-1")) if name == "lang"]
+    q-values, each by its primary subtag (zh-CN is zh, en-US en)."""
+    if len(query) + len(accept_language or "") <= _REMEMBERED_INPUT:
+        return _remembered_preferred_languages(query, accept_language)
+    return _preferred_languages(query, accept_language)
+
+
+@lru_cache(maxsize=1024)
+def _remembered_preferred_languages(query: bytes, accept_language: str | None) -> Languages:
+    """Cached: tablets send the same few headers over and over, so the menu's hot path stays a dict lookup."""
+    return _preferred_languages(query, accept_language)
+
+
+def _preferred_languages(query: bytes, accept_language: str | None) -> Languages:
+    asked: list[str] = [unquote_plus(match.group(1).decode("latin-1"))
+                        for match in islice(_LANG_PARAMETER.finditer(query), _MAX_ASKED)]
     weighted: list[tuple[float, int, str]] = []
-    for n, part in enumerate((accept_language or "").split(",")[:32]):
+    for n, part in enumerate((accept_language or "").split(",", _MAX_ASKED)[:_MAX_ASKED]):
         tag, _, params = part.partition(";")
         q = 1.0
         params = params.strip()
