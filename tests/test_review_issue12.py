@@ -6,11 +6,15 @@ Real servers on a real PostgreSQL, over loopback.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import secrets
+from typing import Any
 
 import asyncpg
 from ops.bench.common import rss_kb
 
+from tableorder import db
 from tests.conftest import ServerProcess
 from tests.helpers import Stores
 
@@ -45,3 +49,49 @@ async def test_language_headers_of_a_guest_do_not_pile_up_in_memory(database_url
             response = await client.get("/menu?lang=ko", headers={**table.headers, "Accept-Language": "en"})
             assert response.json()["language"] == "ko"
 
+
+
+async def test_a_guest_cycling_language_preferences_does_not_rebuild_the_menu(fresh_database: Any) -> None:
+    """Each distinct list of preferred languages was a menu of its own in the cache, loaded from PostgreSQL
+    on its own: 65 orders of ko, en, ja, zh for every store, all but four the same menu. A guest going
+    round them (`?lang=en,ja`, `?lang=ja,en`, ...) made every request build the menu again once they no
+    longer fitted, and pushed other stores' menus out. The cache knows the languages a store keeps once it
+    read its menu: every request resolves to one of those, so a store's menu is built at most once per
+    language it keeps."""
+    url: str = await fresh_database()
+    name = url.partition("?")[0].rsplit("/", 1)[1]
+    admin = await asyncpg.connect(db.asyncpg_dsn(url))
+    try:
+        # Counts each call of menu_json (pg_stat_user_functions), which builds the tablet's menu.
+        await admin.execute(f'ALTER DATABASE "{name}" SET track_functions = \'all\'')
+    finally:
+        await admin.close()
+    db.migrate(url)
+    pool = await db.create_pool(url, min_size=1, max_size=2, application_name="tableorder-tests")
+    try:
+        with ServerProcess(url) as server:
+            async with server.api() as client:
+                store = await Stores(pool, client).create(tables=1, items=3)
+                table = store.tables[1]
+                assert (await client.patch("/admin/store", json={"languages": ["ko", "en"]},
+                                           headers=store.admin)).status_code == 200
+                await asyncio.sleep(1)  # the change's menu.updated has reached the server's listener
+                first = await client.get("/menu?lang=en", headers=table.headers)
+                assert first.json()["language"] == "en"
+                # Each of these resolves to ko or en, the languages the store keeps.
+                asked = [",".join(p) for n in range(1, 4) for p in itertools.permutations(("ja", "zh", "ko"), n)]
+                asked += [f"{p},en" for p in asked]
+                for lang in asked * 2:
+                    response = await client.get("/menu", headers={**table.headers, "Accept-Language": lang})
+                    assert response.status_code == 200
+                    expected = next((code for code in lang.split(",") if code in ("ko", "en")), "ko")
+                    assert response.json()["language"] == expected, lang
+        # The server's connections are closed: their statistics are written.
+        await asyncio.sleep(0.5)
+        async with pool.acquire() as conn:
+            builds = await conn.fetchval(
+                "SELECT coalesce(sum(calls), 0) FROM pg_stat_user_functions WHERE funcname = 'menu_json'")
+    finally:
+        await pool.close()
+    # One build of the menu in en (the first request) and one in ko.
+    assert builds <= 2, f"the menu was built {builds} times for {len(asked) * 2 + 1} requests in two languages"

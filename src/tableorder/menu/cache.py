@@ -7,6 +7,11 @@ store's entries on
 reconnects, since notifications may have been missed meanwhile; while it is down nothing is cached.
 A generation number per store keeps a read that raced an edit from storing the older menu.
 
+Once it has read a store's menu the cache knows the languages the store keeps, and keeps its menu by
+the language a request gets (the first of those it prefers that the store keeps), not by the list it
+sent: however a guest orders ko, en, ja and zh (65 lists), a store's menu is built at most once per
+language it keeps.
+
 A worker keeps at most MENU_CACHE_MAX_BYTES of menus, the least recently read leaving first: with
 menus bounded in the database (500 items in 100 categories, at most 9.6 MB), any one store's menu
 fits, and no one store, nor many, can fill every worker. Requests for a menu that is not kept share
@@ -22,6 +27,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import NamedTuple
+
+import msgspec
 
 from tableorder.kit import PreparedResponse
 
@@ -47,6 +54,17 @@ class CachedMenu(NamedTuple):
                    PreparedResponse(b"", 304, headers))
 
 
+class _StoreHead(msgspec.Struct):
+    languages: Languages
+
+
+class _MenuHead(msgspec.Struct):
+    """What the cache reads of a menu document: the languages the store keeps and the one it is in."""
+
+    store: _StoreHead
+    language: str
+
+
 def etag_of(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
 
@@ -56,6 +74,8 @@ class MenuCache:
         self._entries: OrderedDict[Key, CachedMenu] = OrderedDict()  # the least recently read first
         self._kept: dict[int, set[Languages]] = {}  # the store's entries, by languages
         self._generations: dict[int, int] = {}
+        # The languages each store keeps, as its menu last said (a change of them invalidates the store).
+        self._languages: dict[int, Languages] = {}
         self._epoch = 0  # bumped by clear(): invalidates fills that started before it
         self.enabled = False  # only while the listener is connected
         self.max_bytes = max_bytes
@@ -67,6 +87,9 @@ class MenuCache:
                   languages: Languages = ()) -> CachedMenu | None:
         """The store's menu in the first of `languages` it keeps; `load(store_id)` reads it (in those
         languages) when it is not kept."""
+        kept = self._languages.get(store_id)
+        if kept:
+            languages = (next((code for code in languages if code in kept), kept[0]),)
         key = (store_id, languages)
         entry = self._entries.get(key)
         if entry is not None:
@@ -87,6 +110,13 @@ class MenuCache:
             return None
         entry = CachedMenu.of(document)
         if self.enabled and generation == self._generations.get(store_id, 0) and epoch == self._epoch:
+            try:
+                head = msgspec.json.decode(document, type=_MenuHead)
+            except msgspec.DecodeError:
+                pass  # not a menu document (nothing learnt; kept by the languages asked for)
+            else:
+                self._languages[store_id] = head.store.languages
+                key = (store_id, (head.language,))
             self._keep(key, entry)
         return entry
 
@@ -120,6 +150,7 @@ class MenuCache:
     def invalidate(self, store_id: int) -> None:
         """Every language of the store's menu goes."""
         self._generations[store_id] = self._generations.get(store_id, 0) + 1
+        self._languages.pop(store_id, None)
         for languages in list(self._kept.get(store_id, ())):
             self._drop((store_id, languages))
         for key in [key for key in self._loading if key[0] == store_id]:
@@ -130,6 +161,7 @@ class MenuCache:
         self._entries.clear()
         self._kept.clear()
         self._generations.clear()
+        self._languages.clear()
         self._loading.clear()
         self.nbytes = 0
 
