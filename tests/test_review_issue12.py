@@ -12,11 +12,13 @@ import secrets
 from typing import Any
 
 import asyncpg
+import httpx
 from ops.bench.common import rss_kb
 
 from tableorder import db
 from tests.conftest import ServerProcess
 from tests.helpers import Stores
+from tests.sse import EventStream
 
 
 async def test_language_headers_of_a_guest_do_not_pile_up_in_memory(database_url: str, pool: asyncpg.Pool) -> None:
@@ -95,3 +97,33 @@ async def test_a_guest_cycling_language_preferences_does_not_rebuild_the_menu(fr
         await pool.close()
     # One build of the menu in en (the first request) and one in ko.
     assert builds <= 2, f"the menu was built {builds} times for {len(asked) * 2 + 1} requests in two languages"
+
+
+async def test_a_table_stream_never_replays_a_call_of_a_party_that_left_without_ordering(
+        server: ServerProcess, client: httpx.AsyncClient, stores: Stores) -> None:
+    """A party may call staff before (or without) ordering, so no session of theirs closes when they leave:
+    the next guest at the tablet resumed its stream from Last-Event-ID 0 and read their call with its note.
+    A call resolved is where a table stream's resume may start, as a session closing is: a resume from
+    before it is told to reload over REST (where a resolved call no longer shows)."""
+    store = await stores.create(tables=2, items=1)
+    table = store.tables[1]
+    call = await client.post("/calls", json={"reason": "other", "note": "my number is 010-1234-5678"},
+                             headers=table.headers)
+    assert call.status_code == 201
+    await client.post(f"/admin/calls/{call.json()['id']}/resolve", headers=store.admin)
+    # The next guests at the table.
+    assert (await client.get("/calls", headers=table.headers)).json() == []
+    async with EventStream(server.url, "/api/v1/orders/stream", table.headers, last_event_id=0) as tablet:
+        messages = await tablet.quiet(1.0)
+    assert not any("010-1234-5678" in message.data for message in messages), messages
+    assert [message.event for message in messages] == ["resync"]
+    assert messages[0].json()["cause"] == "session_changed"
+    # Their own call comes live, and a resume from after the resolve replays it.
+    async with EventStream(server.url, "/api/v1/orders/stream", table.headers) as tablet:
+        await tablet.quiet(0.3)
+        mine = await client.post("/calls", json={"reason": "water"}, headers=table.headers)
+        created = await tablet.next()
+    assert (created.event, created.json()["id"]) == ("call.created", mine.json()["id"])
+    async with EventStream(server.url, "/api/v1/orders/stream", table.headers,
+                           last_event_id=(created.id or 0) - 1) as tablet:
+        assert [m.event for m in await tablet.quiet(1.0)] == ["call.created"]

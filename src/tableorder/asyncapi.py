@@ -183,7 +183,8 @@ sessions closed, menu changes. Every event is recorded in the same transaction a
 event after that position exactly once, in order, also across replicas and listener outages. Events are
 kept for EVENT_RETENTION_HOURS ({settings.event_retention_hours:g} hours here). A resume from a position
 no longer kept, from a position ahead of the feed (a future position: another store's, or a restored
-database), or on a table's stream from before the table's current session, gets one `resync` event
+database), or on a table's stream from before the table's current session (or before the table's last
+resolved staff call), gets one `resync` event
 instead, whose `data.cause` says which (`not_kept`, `ahead`, `session_changed`): reload over REST, then
 go on from the `resync` event's id.
 

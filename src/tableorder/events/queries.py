@@ -35,13 +35,16 @@ TABLE_PAGE = _PAGE.format(events="""
 # session moving away from it or to it (table.session_moved is recorded for both tables). A table
 # stream never replays anything from before its current session (the previous party's orders and
 # notes, also those of a party that moved to another table and left this one to the next party).
+# A staff call resolved is a boundary too: a party may call without ordering, so no session of
+# theirs closes when they leave, and the next one would replay their call and its note (a tablet
+# told to reload reads its open calls over REST).
 RESUME_POINT = """
 SELECT s.last_event_position AS last,
        (SELECT min(position) FROM events e WHERE e.store_id = s.id) AS first,
        CASE WHEN $2::bigint IS NOT NULL THEN
            (SELECT max(position) FROM events e
              WHERE e.store_id = s.id AND e.table_id = $2
-               AND e.type IN ('table.session_closed', 'table.session_moved'))
+               AND e.type IN ('table.session_closed', 'table.session_moved', 'call.resolved'))
        END AS boundary
   FROM stores s WHERE s.id = $1
 """
