@@ -307,6 +307,14 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     if isinstance(exc, UnicodeEncodeError):
         return problem_response(422, "A text value is not valid Unicode.", slug="validation-error",
                                 request=request)
+    if isinstance(exc, (asyncpg.TransactionRollbackError, asyncpg.LockNotAvailableError)):
+        # A deadlock, a serialization failure or a lock timeout between concurrent writers: the
+        # transaction was rolled back whole, so the request can simply be sent again.
+        log.warning("concurrent changes collided during %s %s: %r", request.method, request.url.path, exc,
+                    extra=request_id.log_extra(request.scope))
+        return problem_response(503, "The request collided with concurrent changes and was not applied; "
+                                     "try again.", slug="service-unavailable",
+                                headers={"Retry-After": "1"}, request=request)
     if isinstance(exc, db.UNAVAILABLE):
         log.warning("database unavailable during %s %s: %r", request.method, request.url.path, exc,
                     extra=request_id.log_extra(request.scope))

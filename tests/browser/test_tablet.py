@@ -103,14 +103,29 @@ async def test_a_guest_orders_and_follows_it_live(
         "Preparing", timeout=LIVE + 3000)
     await page.screenshot(path=artifacts / "tablet-my-orders-1280x800.png")
 
-    # Staff close the session: the table's orders empty.
+    # The party leaves something in the cart, then staff close the session: the table's orders empty,
+    # and so does the cart with its order key (the next party's first order must not replay theirs).
+    await page.keyboard.press("Escape")
+    await page.get_by_role("button", name="Add 콜라").click()
+    await expect(page.get_by_role("button", name="Remove 콜라")).to_be_visible()
+    assert len((await stored_cart(page))["lines"]) == 1
+    await page.get_by_role("button", name="My orders").click()
     closed = await store.admin.post(f"/admin/tables/{store.tables[1]}/close-session")
     assert closed.status_code == 200, closed.text
     await expect(sheet.get_by_role("article")).to_have_count(0, timeout=LIVE + 3000)
     await expect(sheet).to_contain_text("No orders yet.")
+    assert await stored_cart(page) == {"lines": [], "pending": None}
+    await page.keyboard.press("Escape")
+    await expect(page.get_by_role("button", name="Remove 콜라")).to_have_count(0)
+    await expect(page.get_by_role("button", name="Place order")).to_be_disabled()
 
     assert watch.console_errors == []
     assert watch.off_origin() == [], "a request left the origin"
+
+
+async def stored_cart(page: Any) -> Any:
+    """The cart as the tablet keeps it on the device."""
+    return await page.evaluate("JSON.parse(localStorage.getItem('tableorder.cart'))")
 
 
 async def _wait_for_orders(store: BrowserStore, count: int, table: int = 1) -> list[dict[str, Any]]:

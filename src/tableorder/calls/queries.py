@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from tableorder.problems import ProblemError
+
 # A new call, or nothing when the table already has an open call with this reason (the unique index
 # staff_calls_one_open decides, whatever races between replicas: the second of two presses at once
 # waits for the first and inserts nothing). The table row is locked as place_order() locks it, so a
@@ -42,7 +44,9 @@ async def create_call(pool: asyncpg.Pool, store_id: int, table_id: int, reason: 
         document: str | None = await pool.fetchval(OPEN_CALL, table_id, reason)
         if document is not None:
             return document, False
-    raise RuntimeError("the table's open call kept being resolved while it was read")
+    # Staff resolved five calls of this reason during one press: say so, never a 500.
+    raise ProblemError(503, "The table's call is being resolved right now; press again.",
+                       slug="service-unavailable", headers={"Retry-After": "1"})
 
 
 TABLE_CALLS = """

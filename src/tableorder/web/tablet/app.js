@@ -633,6 +633,17 @@ function clearCart() {
   renderCart();
 }
 
+// The party at this table is gone (staff closed its session, or moved it to another table): the next
+// party starts with an empty cart and no order key of theirs, so its first order never replays an
+// order of the party that left (an unanswered attempt keeps its key until it succeeds).
+function partyLeft() {
+  state.cart = { lines: [], pending: null };
+  saveCart();
+  if (ui.review?.open) ui.review.close();
+  ui.note.value = "";
+  renderCart();
+}
+
 function linePrice(line) {
   const item = state.items.get(line.id);
   return item ? unitPrice(item, line.options) * line.qty : null;
@@ -1134,6 +1145,7 @@ function connectStream() {
       } else if (type === "table.session_closed") {
         state.orders = { orders: [], total_amount: 0, session: null };
         renderOrders();
+        partyLeft();
         refreshOrders();
       } else if (type === "table.session_moved") {
         sessionMoved(data);
@@ -1157,6 +1169,7 @@ function sessionMoved(data) {
   if (data && here === data.from_table_id) {
     state.orders = { orders: [], total_amount: 0, session: null };
     renderOrders();
+    partyLeft();
     toast(t("movedAway", { n: data.to_table_number }), 5000);
   } else if (data && here === data.to_table_id) {
     toast(t("movedHere", { n: data.from_table_number }), 5000);
