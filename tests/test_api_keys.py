@@ -47,20 +47,33 @@ RESOURCES = {
     "/api/v1/admin/stations/{station_id}/tickets": "orders",
     "/api/v1/admin/stations": "menu",
     "/api/v1/admin/tickets": "orders",
+    "/api/v1/admin/option-groups": "menu",
+    "/api/v1/admin/options": "menu",
+    "/api/v1/admin/store": "menu",  # the store's menu languages
+    "/api/v1/admin/calls": "orders",  # staff calls are the floor's work, like orders
+}
+# Operations a key may call with any one of several scopes: a kitchen display runs on a key holding
+# orders:read and orders:write (SPEC section 10), so it may list the stations and follow the feed.
+EITHER = {
+    ("GET", "/api/v1/admin/orders/stream"): ("events:read", "orders:read"),
+    ("GET", "/api/v1/admin/stations"): ("menu:read", "orders:read"),
+    ("GET", "/api/v1/admin/stations/{station_id}"): ("menu:read", "orders:read"),
 }
 
 
-def expected_scope(method: str, path: str) -> str | None:
-    """The scope a key needs for an admin operation; None: staff only."""
+def expected_scope(method: str, path: str) -> tuple[str, ...] | None:
+    """The scopes of which a key needs one for an admin operation; None: staff only."""
     if path.startswith(STAFF_ONLY):
         return None
     if path.endswith("/history"):  # a table's closed sessions carry their orders: order data
-        return "orders:read"
+        return ("orders:read",)
+    if (method, path) in EITHER:
+        return EITHER[(method, path)]
     for start, resource in RESOURCES.items():
         if path == start or path.startswith(start + "/"):
             if resource == "events":
-                return "events:read"
-            return f"{resource}:{'read' if method in ('GET', 'HEAD') else 'write'}"
+                return ("events:read",)
+            return (f"{resource}:{'read' if method in ('GET', 'HEAD') else 'write'}",)
     pytest.fail(f"{method} {path}: decide whether an API key may call it (and with which scope), "
                 "then add the path to RESOURCES or STAFF_ONLY")
 
@@ -74,10 +87,14 @@ def admin_operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[
 
 
 def declared_scopes(operation: dict[str, Any]) -> list[list[str]]:
-    """The scope an operation names for API keys (`x-api-key-scope`), where it lists ApiKey."""
+    """The scopes an operation names for API keys (`x-api-key-scope`: one name, or the list of
+    which a key needs one), where it lists ApiKey."""
     requirements = [r for r in operation.get("security") or [] if "ApiKey" in r]
     assert requirements in ([], [{"ApiKey": []}]), operation.get("security")
-    return [[operation["x-api-key-scope"]]] if requirements else []
+    if not requirements:
+        return []
+    named = operation["x-api-key-scope"]
+    return [[named] if isinstance(named, str) else named]
 
 
 async def create_key(client: httpx.AsyncClient, store: Store, scopes: list[str], name: str = "integration") -> str:
@@ -190,9 +207,9 @@ def test_every_admin_operation_declares_a_scope_or_is_staff_only(openapi_documen
     seen = set()
     for method, path, operation in admin_operations(openapi_document):
         assert {"AdminToken": []} in operation["security"], (method, path)
-        scope = expected_scope(method, path)
-        assert declared_scopes(operation) == ([] if scope is None else [[scope]]), (method, path)
-        seen.add(scope)
+        scopes = expected_scope(method, path)
+        assert declared_scopes(operation) == ([] if scopes is None else [list(scopes)]), (method, path)
+        seen.update(scopes or [None])
     assert seen == {*SCOPES, None}  # every scope is used somewhere; some operations are staff only
     for path, item in openapi_document["paths"].items():
         if not path.startswith("/api/v1/admin/"):
@@ -215,13 +232,13 @@ async def _call(client: httpx.AsyncClient, method: str, path: str, secret: str) 
     response = await client.request(method, url, headers=headers, json=body)
     if response.status_code == 403:
         assert_problem(response, 403)
-        scope = expected_scope(method, path)
-        if scope is None:
+        scopes = expected_scope(method, path)
+        if scopes is None:
             assert response.json()["type"] == "urn:tableorder:problem:staff-only"
         else:
-            assert scope in response.json()["detail"]
+            assert all(scope in response.json()["detail"] for scope in scopes)
             assert response.json()["type"] == "urn:tableorder:problem:insufficient-scope"
-            assert f'scope="{scope}"' in response.headers["www-authenticate"]
+            assert f'scope="{" ".join(scopes)}"' in response.headers["www-authenticate"]
     return response.status_code
 
 
@@ -236,7 +253,7 @@ async def test_each_scope_allows_exactly_its_operations(client: httpx.AsyncClien
         for method, path in operations:
             needed = expected_scope(method, path)
             status = await _call(client, method, path, secret)
-            if needed is not None and needed in scopes:
+            if needed is not None and set(needed) & set(scopes):
                 assert status not in (401, 403), (scopes, method, path, status)
             else:
                 assert status == 403, (scopes, method, path, status)
@@ -445,11 +462,31 @@ async def test_key_streams_count_against_the_stores_stream_limit(
         await asyncio.sleep(0.05)
 
 
-async def test_a_key_without_events_read_gets_no_stream(client: httpx.AsyncClient, stores: Stores) -> None:
+async def test_a_key_without_events_read_or_orders_read_gets_no_stream(client: httpx.AsyncClient,
+                                                                      stores: Stores) -> None:
     store = await stores.create(tables=0, items=0)
-    key = bearer(await create_key(client, store, [scope for scope in SCOPES if scope != "events:read"]))
+    key = bearer(await create_key(client, store, [s for s in SCOPES if s not in ("events:read", "orders:read")]))
     response = await client.get("/admin/orders/stream", headers=key)
-    assert_problem(response, 403, "events:read")
+    assert_problem(response, 403, "'events:read' or 'orders:read'")
+    assert response.headers["www-authenticate"] == 'Bearer error="insufficient_scope", scope="events:read orders:read"'
+
+
+async def test_a_kitchen_display_runs_on_orders_read_and_write(replicas: tuple[ServerProcess, ServerProcess],
+                                                               client: httpx.AsyncClient, stores: Stores) -> None:
+    """SPEC section 10: a kitchen display may run on a key holding orders:read and orders:write: it
+    lists the stations, follows the feed and reads the tickets (and cannot change the menu)."""
+    replica_a, _ = replicas
+    store = await stores.create(tables=0, items=0)
+    key = bearer(await create_key(client, store, ["orders:read", "orders:write"]))
+    created = await client.post("/admin/stations", headers=store.admin, json={"name": "Bar"})
+    assert created.status_code == 201, created.text
+    listed = await client.get("/admin/stations", headers=key)
+    assert listed.status_code == 200 and [s["name"] for s in listed.json()] == ["Bar"], listed.text
+    tickets = await client.get(f"/admin/stations/{created.json()['id']}/tickets", headers=key)
+    assert tickets.status_code == 200 and tickets.json() == [], tickets.text
+    assert_problem(await client.post("/admin/stations", headers=key, json={"name": "Grill"}), 403, "menu:write")
+    async with EventStream(replica_a.url, "/api/v1/admin/orders/stream", key) as stream:
+        assert stream.status == 200, stream.body_on_error
 
 
 # --- the schema ------------------------------------------------------------------------------------------

@@ -215,10 +215,12 @@ def _security(operation: dict[str, Any]) -> None:
     for requirement in operation.setdefault("security", []):
         scopes = requirement.get(API_KEY_SCHEME)
         if scopes:
-            operation[API_KEY_SCOPE_FIELD] = scopes[0]
+            # One scope: its name; several (a key needs any one of them): their list.
+            operation[API_KEY_SCOPE_FIELD] = scopes[0] if len(scopes) == 1 else list(scopes)
             requirement[API_KEY_SCHEME] = []
+            named = " or ".join(f"`{scope}`" for scope in scopes)
             operation["description"] = (operation.get("description", "").rstrip()
-                                        + f"\n\nAn API key needs the scope `{scopes[0]}`.").lstrip()
+                                        + f"\n\nAn API key needs the scope {named}.").lstrip()
 
 
 # --- 4. headers -----------------------------------------------------------------------------------------

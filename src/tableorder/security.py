@@ -172,11 +172,12 @@ def api_key_hash(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
-def api_key(scope: ApiKeyScope) -> list[SecurityRequirement]:
-    """The `security` of an admin operation that an API key with `scope` may call too. The admin
-    router's guard reads this very declaration (see `required_scope`), so the OpenAPI document and
-    what is enforced cannot differ. An admin operation that declares none is for staff only."""
-    return [{API_KEY_SCHEME: [scope]}]
+def api_key(scope: ApiKeyScope, *alternatives: ApiKeyScope) -> list[SecurityRequirement]:
+    """The `security` of an admin operation that an API key with `scope` (or any of `alternatives`)
+    may call too. The admin router's guard reads this very declaration (see `required_scopes`), so
+    the OpenAPI document and what is enforced cannot differ. An admin operation that declares none
+    is for staff only."""
+    return [{API_KEY_SCHEME: [scope, *alternatives]}]
 
 
 COOKIE_SCHEME = "AdminCookie"
@@ -191,13 +192,14 @@ def accepts_cookie(handler: BaseRouteHandler) -> bool:
     return any(COOKIE_SCHEME in requirement for requirement in (resolve() if resolve is not None else ()))
 
 
-def required_scope(handler: BaseRouteHandler) -> str | None:
-    """The scope an API key needs for `handler`, as its security declares; None: staff only."""
+def required_scopes(handler: BaseRouteHandler) -> tuple[str, ...] | None:
+    """The scopes of which an API key needs one for `handler`, as its security declares; None:
+    staff only."""
     resolve = getattr(handler, "resolve_security", None)
     for requirement in resolve() if resolve is not None else ():
         scopes = requirement.get(API_KEY_SCHEME)
         if scopes:
-            return str(scopes[0])
+            return tuple(str(scope) for scope in scopes)
     return None
 
 
@@ -395,14 +397,15 @@ async def admin_scope_guard(connection: Connection, handler: BaseRouteHandler) -
     principal = await admin_principal(connection, allow_cookie=accepts_cookie(handler))
     if principal.scopes is None:  # staff: everything in their store
         return
-    scope = required_scope(handler)
-    if scope is None:
+    scopes = required_scopes(handler)
+    if scopes is None:
         raise ProblemError(403, "Only staff may do this: API keys are not accepted for this operation.",
                            slug="staff-only")
-    if scope not in principal.scopes:
-        raise ProblemError(403, f"This API key lacks the scope '{scope}' that this operation needs.",
+    if not any(scope in principal.scopes for scope in scopes):
+        named, listed = " or ".join(f"'{scope}'" for scope in scopes), " ".join(scopes)
+        raise ProblemError(403, f"This API key lacks the scope {named} that this operation needs.",
                            slug="insufficient-scope",
-                           headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'})
+                           headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{listed}"'})
 
 
 async def table_principal(request: Connection) -> Principal:

@@ -213,7 +213,7 @@ class AdminStreamController(Controller):
     path = "/orders/stream"
     tags = ["Admin: orders"]
 
-    @get(operation_id="StreamStoreEvents", security=[*api_key("events:read"), *ADMIN_COOKIE_SECURITY],
+    @get(operation_id="StreamStoreEvents", security=[*api_key("events:read", "orders:read"), *ADMIN_COOKIE_SECURITY],
          responses={**STREAM_PROBLEMS, 200: ResponseSpec(EventFrame, description=FEED, media_type=EVENT_STREAM)},
          media_type=EVENT_STREAM,
          summary="Live feed (SSE) of the store: order.created/updated/cancelled, table.session_closed, "

@@ -28,13 +28,13 @@ class AdminStationController(Controller):
     path = "/stations"
     tags = ["Admin: kitchen"]
 
-    @get(operation_id="ListStations", security=api_key("menu:read"),
+    @get(operation_id="ListStations", security=api_key("menu:read", "orders:read"),
          summary="Kitchen stations in display order", responses=AUTH_PROBLEMS)
     async def list_stations(self, state: AppState, principal: Principal) -> Response[list[Station]]:
         """Every kitchen station of the store in display order (`sort_order`, then id)."""
         return raw_json(await queries.list_stations(state.pool, principal.store_id))
 
-    @get("/{station_id:int}", operation_id="GetStation", security=api_key("menu:read"),
+    @get("/{station_id:int}", operation_id="GetStation", security=api_key("menu:read", "orders:read"),
          summary="One kitchen station", responses={**AUTH_PROBLEMS, 404: NO_STATION})
     async def get_station(self, state: AppState, principal: Principal, station_id: PathId) -> Response[Station]:
         """One kitchen station of the store."""
