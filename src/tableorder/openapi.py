@@ -94,7 +94,8 @@ def openapi_config(settings: Settings) -> OpenAPIConfig:
                     description="A store's API key, made by staff with POST /api/v1/admin/api-keys: "
                                 "`tok_` + an 8-character prefix + `_` + 43 characters. Valid on the admin API "
                                 "within its scopes: an operation that accepts keys lists ApiKey in its security "
-                                f"and names the one scope it needs in `{API_KEY_SCOPE_FIELD}` (403 without it); "
+                                f"and names the scope it needs in `{API_KEY_SCOPE_FIELD}` "
+                                "(a list: any one of them; 403 without); "
                                 "operations that do not list ApiKey are for staff only. Never accepted on the "
                                 "tablet's operations. Scopes: " + ", ".join(API_KEY_SCOPES) + "."),
                 "AdminCookie": SecurityScheme(
