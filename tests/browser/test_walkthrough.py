@@ -1,6 +1,8 @@
 """Issue 10's walk-through with both pages open at once: a guest sets up a tablet on replica A and
 orders two items; the staff board, open in another browser on replica B, shows the order within 2 s
-without a reload; the staff press `Preparing` there and the tablet's `My orders` follows live."""
+without a reload; the staff press `Preparing` there and the tablet's `My orders` follows live. Then
+issue 12's staff call, tablet to board and back: the guest calls for water, the board shows the
+call, the staff resolve it with one tap, and the tablet says it was answered."""
 
 from __future__ import annotations
 
@@ -47,6 +49,23 @@ async def test_a_tablet_on_one_replica_and_the_board_on_the_other(
     await card.get_by_role("button", name="Preparing").click()
     await expect(mine).to_contain_text("Preparing", timeout=LIVE)
     await tablet.screenshot(path=artifacts / "walkthrough-tablet-1280x800.png")
+
+    # The guest calls staff from the tablet; the board (on the other replica) shows the call with
+    # its reason and resolves it with one tap; the tablet hears the answer live.
+    await tablet.keyboard.press("Escape")
+    await tablet.get_by_role("button", name="Call staff").click()
+    call = tablet.get_by_role("dialog", name="Call staff")
+    await call.get_by_role("radio", name="Water").check()
+    await call.get_by_role("button", name="Call now").click()
+    waiting = tablet.get_by_role("status", name="Staff calls")
+    await expect(waiting).to_contain_text("Staff called: Water — waiting", timeout=SETTLE)
+    calls = board.get_by_role("region", name="Calls")
+    await expect(calls).to_contain_text("Table 2", timeout=LIVE)
+    await expect(calls).to_contain_text("Water")
+    await calls.get_by_role("button", name="Resolve Table 2, Water").click()
+    await expect(calls).to_be_hidden(timeout=LIVE)
+    await expect(waiting).to_contain_text("Staff answered: Water", timeout=LIVE)
+    assert (await store.admin.get("/admin/calls")).json() == []
 
     assert board_watch.console_errors == [] and tablet_watch.console_errors == []
     assert board_watch.off_origin() == [] and tablet_watch.off_origin() == []
