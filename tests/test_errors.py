@@ -399,7 +399,7 @@ async def test_nul_bytes_are_refused_and_write_nothing(client: httpx.AsyncClient
     assert_problem(wrong, 401)
     assert (await client.get("/admin/menu-items", headers=store.admin)).json() == menu_before
     assert (await client.get("/admin/categories", headers=store.admin)).json() == [
-        {"id": store.category_id, "name": "Mains", "sort_order": 0}]
+        {"id": store.category_id, "name": "Mains", "sort_order": 0, "station_id": None, "translations": {}}]
 
 
 # --- order limits --------------------------------------------------------------------------------

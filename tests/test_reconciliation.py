@@ -90,7 +90,8 @@ async def test_single_resources_are_read_by_id_and_only_in_their_store(client: h
     reads = {
         f"/admin/orders/{order['id']}": order,
         f"/admin/tables/{store.tables[1].id}": None,
-        f"/admin/categories/{store.category_id}": {"id": store.category_id, "name": "Mains", "sort_order": 0},
+        f"/admin/categories/{store.category_id}": {"id": store.category_id, "name": "Mains", "sort_order": 0,
+                                                   "station_id": None, "translations": {}},
         f"/admin/menu-items/{item}": None,
     }
     for path, expected in reads.items():

@@ -140,9 +140,13 @@ async def test_scopes_a_kitchen_display_key_reads_and_marks_tickets_only(client:
     [ticket] = await _json(await client.get(f"/admin/stations/{k.kitchen}/tickets", headers=display))
     assert ticket["order_id"] == order["id"]
     assert (await client.post(f"/admin/tickets/{ticket['id']}/done", headers=display)).status_code == 200
-    # Stations are the menu's set-up: menu:read and menu:write.
-    assert (await client.get("/admin/stations", headers=display)).status_code == 403
+    # The display lists the stations (to pick its own: orders:read will do), but changing them is
+    # the menu's set-up: menu:write.
+    listed = await _json(await client.get("/admin/stations", headers=display))
+    assert k.kitchen in [station["id"] for station in listed]
     assert (await client.post("/admin/stations", headers=display, json={"name": "x"})).status_code == 403
+    assert (await client.patch(f"/admin/stations/{k.kitchen}", headers=display,
+                               json={"name": "x"})).status_code == 403
 
 
 # --- routing --------------------------------------------------------------------------------------------
