@@ -244,7 +244,7 @@ async def test_the_menu_cache_keeps_the_recently_read_menus_within_its_budget() 
     loads: list[int] = []
     body_size = 3 * 1024 * 1024  # a large menu (a store at the bounds above is 9.6 MB)
 
-    async def load(store_id: int) -> bytes:
+    async def load(store_id: int, languages: tuple[str, ...]) -> bytes:
         loads.append(store_id)
         return b'{"store": %d, "filler": "%s"}' % (store_id, b"x" * body_size)
 
@@ -267,7 +267,7 @@ async def test_a_menu_larger_than_the_whole_budget_is_served_but_not_kept() -> N
     cache = MenuCache(max_bytes=1_000)
     cache.enabled = True
 
-    async def load(store_id: int) -> bytes:
+    async def load(store_id: int, languages: tuple[str, ...]) -> bytes:
         return b'"%s"' % (b"y" * 2_000)
 
     assert (await cache.get(1, load)) is not None
@@ -282,7 +282,7 @@ async def test_tablets_asking_at_once_share_one_load_of_the_menu() -> None:
     loads: list[int] = []
     release = asyncio.Event()
 
-    async def load(store_id: int) -> bytes:
+    async def load(store_id: int, languages: tuple[str, ...]) -> bytes:
         loads.append(store_id)
         n = len(loads)
         await release.wait()
@@ -317,7 +317,7 @@ async def test_a_failed_load_fails_every_request_waiting_for_it_and_the_next_one
     cache.enabled = True
     calls = 0
 
-    async def load(store_id: int) -> bytes:
+    async def load(store_id: int, languages: tuple[str, ...]) -> bytes:
         nonlocal calls
         calls += 1
         await asyncio.sleep(0.02)

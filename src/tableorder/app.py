@@ -7,6 +7,7 @@ import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
@@ -25,6 +26,7 @@ from tableorder.events.shutdown import end_streams_on_shutdown_signal
 from tableorder.events.stream import AdminStreamController, GuestStreamController
 from tableorder.health import HealthController
 from tableorder.logs import configure_logging
+from tableorder.menu import queries as menu_queries
 from tableorder.menu.cache import MenuCache
 from tableorder.menu.controller import (
     AdminCategoryController,
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                   max_queued_bytes=settings.sse_max_queued_bytes)
         hub.start()
         menu_cache = app.state.menu_cache = MenuCache()
+        app.state.menu_load = partial(menu_queries.menu_document, app.state.reads)
         credentials = app.state.credentials = Credentials(pool)
         # A token that stops holding ends its open streams too.
         credentials.on_change = lambda store_id: hub.revalidate(store_id, credentials.still_valid)

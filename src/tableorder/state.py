@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from tableorder.db import Reads
     from tableorder.events.hub import Hub
     from tableorder.events.listener import Listener
-    from tableorder.menu.cache import MenuCache
+    from tableorder.menu.cache import Load, MenuCache
     from tableorder.security import Credentials, TokenService
     from tableorder.settings import Settings
 
@@ -25,6 +25,7 @@ class AppState(State):
     reads: Reads
     hub: Hub
     menu_cache: MenuCache
+    menu_load: Load  # reads a store's menu document (menu.queries.menu_document on `reads`)
     credentials: Credentials
     listener: Listener
 

@@ -38,6 +38,8 @@ MENU_CACHE_MAX_BYTES = 16 * 1024 * 1024
 # What a request asks for: its preferred languages, best first (empty: the store's working language).
 Languages = tuple[str, ...]
 Key = tuple[int, Languages]
+# Reads a store's menu document in the first of the languages the store keeps (None: no such store).
+Load = Callable[[int, Languages], Awaitable[bytes | None]]
 
 
 class CachedMenu(NamedTuple):
@@ -83,13 +85,18 @@ class MenuCache:
         # Loads under way; a change or a clear() takes a store's out, so who asks after it loads anew.
         self._loading: dict[Key, asyncio.Future[CachedMenu | None]] = {}
 
-    async def get(self, store_id: int, load: Callable[[int], Awaitable[bytes | None]],
-                  languages: Languages = ()) -> CachedMenu | None:
-        """The store's menu in the first of `languages` it keeps; `load(store_id)` reads it (in those
-        languages) when it is not kept."""
+    async def get(self, store_id: int, load: Load, languages: Languages = ()) -> CachedMenu | None:
+        """The store's menu in the first of `languages` it keeps; `load(store_id, languages)` reads it
+        when it is not kept."""
         kept = self._languages.get(store_id)
         if kept:
-            languages = (next((code for code in languages if code in kept), kept[0]),)
+            # A loop, not next() over a generator: this runs on every GET /menu.
+            for code in languages:
+                if code in kept:
+                    break
+            else:
+                code = kept[0]
+            languages = (code,)
         key = (store_id, languages)
         entry = self._entries.get(key)
         if entry is not None:
@@ -102,10 +109,10 @@ class MenuCache:
         # Shielded: a request that goes away does not cancel the load the others wait for.
         return await asyncio.shield(loading)
 
-    async def _fill(self, key: Key, load: Callable[[int], Awaitable[bytes | None]]) -> CachedMenu | None:
-        store_id = key[0]
+    async def _fill(self, key: Key, load: Load) -> CachedMenu | None:
+        store_id, languages = key
         generation, epoch = self._generations.get(store_id, 0), self._epoch
-        document = await load(store_id)
+        document = await load(store_id, languages)
         if document is None:
             return None
         entry = CachedMenu.of(document)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache, partial
+from functools import lru_cache
 from itertools import islice
 from typing import Annotated, Any, get_args
 from urllib.parse import unquote_plus
@@ -22,7 +22,7 @@ from litestar.openapi.spec import Parameter as OpenAPIParameter
 from litestar.params import Parameter
 
 from tableorder.documents import Category, LanguageCode, Menu, MenuItem, Option, OptionGroup
-from tableorder.kit import LOCATION, MAX_BIGINT, PathId, changed_fields, created, header, raw_json
+from tableorder.kit import LOCATION, MAX_BIGINT, PathId, changed_fields, created, raw_json
 from tableorder.menu import queries
 from tableorder.menu.cache import Languages, MenuCache
 from tableorder.menu.schemas import (
@@ -139,17 +139,20 @@ class GuestMenuController(Controller):
         state = request.app.state
         cache: MenuCache = state.menu_cache
         scope = request.scope
-        accept_language = header(scope, b"accept-language")
+        accept_language = if_none_match = None
+        for name, value in scope["headers"]:  # one pass for both headers
+            if name == b"accept-language":
+                accept_language = value.decode("latin-1")
+            elif name == b"if-none-match":
+                if_none_match = value.decode("latin-1")
         query: bytes = scope["query_string"]
         languages = preferred_languages(query, accept_language) if query or accept_language else ()
-        menu = await cache.get(principal.store_id, partial(queries.menu_document, state.reads, languages=languages),
-                               languages)
+        menu = await cache.get(principal.store_id, state.menu_load, languages)
         if menu is None:
             raise not_found("Store")
         # The body is the menu's JSON as PostgreSQL built it: typed Any here, so the annotation above
         # (what the OpenAPI document declares) stays Menu rather than Menu | bytes.
-        response: Response[Any] = (
-            menu.not_modified if etag_matches(header(request.scope, b"if-none-match"), menu.etag) else menu.ok)
+        response: Response[Any] = menu.not_modified if etag_matches(if_none_match, menu.etag) else menu.ok
         return response
 
 
