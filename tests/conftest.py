@@ -143,6 +143,10 @@ class ServerProcess:
         raise RuntimeError("server did not become ready")
 
     def __enter__(self) -> ServerProcess:
+        # `with ServerProcess(...).start() as server` must not start a second process (the first
+        # would outlive the test: nothing would stop it).
+        if self.process is not None and self.process.poll() is None:
+            return self
         return self.start()
 
     def __exit__(self, *_: object) -> None:

@@ -44,7 +44,7 @@ async def test_routes_that_do_not_exist_get_an_id_too(server: ServerProcess) -> 
 
 async def test_the_request_id_is_on_the_log_lines_of_its_request(database_url: str) -> None:
     with ServerProcess(database_url, env={"LOG_LEVEL": "INFO"}, capture_output=True,
-                       access_log=True).start() as server:
+                       access_log=True) as server:
         async with httpx.AsyncClient(base_url=server.url) as raw:
             await raw.post("/api/v1/auth/table/login", content=b"[" * 2000,
                            headers={"Content-Type": "application/json", "X-Request-ID": "trace-me-9"})
