@@ -201,3 +201,19 @@ async def test_api_keys_read_calls_with_orders_read_and_resolve_with_orders_writ
     assert refused.status_code == 403 and "orders:write" in refused.json()["detail"]
     assert (await client.get("/admin/calls", headers=writer)).status_code == 403
     assert (await client.post(f"/admin/calls/{call['id']}/resolve", headers=writer)).status_code == 200
+
+
+async def test_deleting_a_table_resolves_its_open_calls_on_the_board(client: httpx.AsyncClient, stores: Stores,
+                                                                    server: ServerProcess) -> None:
+    """A table removed while a call of its (a party that never ordered) is open: the board hears the
+    call resolved, rather than keeping it until a reload."""
+    store = await stores.create(tables=2)
+    table = store.tables[2]
+    call = (await call_staff(client, table, "water")).json()
+    async with admin_stream(server, store) as board:
+        removed = await client.delete(f"/admin/tables/{table.id}", headers=store.admin)
+        assert removed.status_code == 204, removed.text
+        [message] = await board.take(1)
+    assert (message.event, message.json()["id"]) == ("call.resolved", call["id"])
+    assert message.json()["resolved_at"] is not None
+    assert (await client.get("/admin/calls", headers=store.admin)).json() == []

@@ -73,12 +73,15 @@ class AdminTableController(Controller):
             responses={**AUTH_PROBLEMS, 404: NO_TABLE, 409: problem_spec("The table has an open session")})
     async def delete_table(self, state: AppState, principal: Principal, table_id: PathId) -> None:
         """Remove a table. A table with an open session cannot be removed (409: close the session first); its
-        closed sessions and their orders stay in the records."""
+        closed sessions and their orders stay in the records; its open staff calls are resolved (call.resolved)."""
         async with state.pool.acquire() as conn, conn.transaction():
             if not await queries.lock_table(conn, principal.store_id, table_id):
                 raise not_found("Table")
             if await queries.has_open_session(conn, table_id):
                 raise conflict("The table has an open session; close it first.")
+            # Its open staff calls (a party that never ordered) are answered first, so the board hears
+            # call.resolved instead of keeping them until it reloads.
+            await queries.resolve_calls(conn, table_id)
             await queries.delete_table(conn, table_id)
         state.credentials.changed_here(principal.store_id)
 
