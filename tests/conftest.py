@@ -22,6 +22,7 @@ import pytest
 
 from tableorder import db
 from tests.helpers import Stores
+from tests.nats_server import NatsServer, require_nats_server_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -194,3 +195,11 @@ def openapi_document(server: ServerProcess) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     document: dict[str, Any] = response.json()
     return document
+
+
+@pytest.fixture(scope="session")
+def nats_server() -> Iterator[NatsServer]:
+    """A real nats-server (JetStream, file storage in a temp dir) shared by the run; tests that stop,
+    kill or restart a server start a `NatsServer` of their own."""
+    with NatsServer(require_nats_server_binary()) as server:
+        yield server
