@@ -501,7 +501,10 @@ async def test_revoking_notifies_every_replica_and_using_does_not(pool: asyncpg.
     heard: asyncio.Queue[str] = asyncio.Queue()
 
     def hear(*args: Any) -> None:
-        heard.put_nowait(args[-1])
+        # The relay's batch: `store:position:type` entries joined by `;` (other stores' too).
+        for entry in args[-1].split(";"):
+            if entry.startswith(f"{store.id}:"):
+                heard.put_nowait(entry)
 
     async with pool.acquire() as listening:
         await listening.add_listener("tableorder_events", hear)

@@ -43,6 +43,8 @@ EXPECTED_TABLES = {
     "options",  # 0009
     "tickets",  # 0009
     "staff_calls",  # 0009
+    "event_relay",  # 0010
+    "store_signals",  # 0010
 }
 EXPECTED_FUNCTIONS = {
     "order_json",

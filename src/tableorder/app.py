@@ -22,6 +22,7 @@ from tableorder.calls.controller import AdminCallController, GuestCallController
 from tableorder.events.housekeeping import prune_forever
 from tableorder.events.hub import Hub
 from tableorder.events.listener import Listener
+from tableorder.events.relay import NotifyPublisher, Relay
 from tableorder.events.shutdown import end_streams_on_shutdown_signal
 from tableorder.events.stream import AdminStreamController, GuestStreamController
 from tableorder.health import HealthController
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             min_size=0,
             max_size=settings.database_pool_size + settings.database_max_overflow,
             application_name=f"tableorder-api-{os.getpid()}",
+            notify_on_commit=settings.event_publish == "commit",
         )
         await db.warm_up(pool)
         app.state.pool = pool
@@ -103,6 +105,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             url, on_event=on_event, on_connect=on_connect,
             caches={"menu.updated": menu_cache, "credentials.changed": credentials})
         listener.start()
+        # Events are published after they commit, by whichever replica's relay holds the election.
+        relay = app.state.relay = Relay(url, pool, NotifyPublisher(), interval=settings.event_relay_interval) \
+            if settings.event_publish == "relay" else None
+        if relay is not None:
+            relay.start()
         webhooks.start()
         end_streams_on_shutdown_signal(hub)
         housekeeping = asyncio.create_task(prune_forever(pool, settings), name="housekeeping")
@@ -120,6 +127,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             housekeeping.cancel()
             restocking.cancel()
             await webhooks.stop()
+            if relay is not None:
+                await relay.stop()
             hub.close()
             await listener.stop()
             if replica is not None:

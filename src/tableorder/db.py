@@ -34,7 +34,13 @@ async def _no_session_state_to_reset(conn: asyncpg.Connection) -> None:
     listener has a connection of its own). asyncpg still rolls back a transaction left open."""
 
 
-async def create_pool(url: str, *, min_size: int, max_size: int, application_name: str) -> asyncpg.Pool:
+async def create_pool(url: str, *, min_size: int, max_size: int, application_name: str,
+                      notify_on_commit: bool = False) -> asyncpg.Pool:
+    """`notify_on_commit`: the design before the relay (EVENT_PUBLISH=commit), for comparison: every
+    transaction that records an event also NOTIFYs as it commits (migration 0010)."""
+    settings = {"application_name": application_name, "timezone": "UTC"}
+    if notify_on_commit:
+        settings["tableorder.notify_on_commit"] = "on"
     pool: asyncpg.Pool = await asyncpg.create_pool(
         asyncpg_dsn(url),
         reset=_no_session_state_to_reset,
@@ -42,7 +48,7 @@ async def create_pool(url: str, *, min_size: int, max_size: int, application_nam
         max_size=max_size,
         timeout=5,  # connecting; a database that does not answer is a 503 now, not in a minute
         # Timestamps leave the database in UTC whatever the server's default zone is.
-        server_settings={"application_name": application_name, "timezone": "UTC"},
+        server_settings=settings,
         command_timeout=30,
     )
     return pool

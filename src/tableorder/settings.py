@@ -109,6 +109,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_timeout_seconds: float = 10.0
     webhook_concurrency: int = 8
     webhook_lease_seconds: float = 30.0
+    # How committed events reach the replicas (issue 13): a relay (one active per database, standing
+    # by on every replica) publishes them after commit, by one NOTIFY per batch (`postgres`) or to NATS
+    # JetStream at NATS_URL (`nats`). EVENT_PUBLISH=commit is the design before the relay (every
+    # transaction NOTIFYs as it commits), kept to measure against (postgres bus only).
+    event_bus: Literal["postgres", "nats"] = "postgres"
+    nats_url: str | None = None
+    event_publish: Literal["relay", "commit"] = "relay"
+    # How often the active relay looks for new commits, in seconds (what it adds to push latency).
+    event_relay_interval: float = 0.01
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -180,6 +189,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "WEBHOOK_CONCURRENCY": 1 <= self.webhook_concurrency <= 100,
             # A claim must outlast a request and the step that records it.
             "WEBHOOK_LEASE_SECONDS": self.webhook_lease_seconds >= 2 * self.webhook_timeout_seconds,
+            "NATS_URL": self.event_bus != "nats" or bool(self.nats_url),
+            "EVENT_PUBLISH": self.event_bus == "postgres" or self.event_publish == "relay",
+            "EVENT_RELAY_INTERVAL": 0 < self.event_relay_interval <= 1,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from tableorder.db import Reads
     from tableorder.events.hub import Hub
     from tableorder.events.listener import Listener
+    from tableorder.events.relay import Relay
     from tableorder.menu.cache import Load, MenuCache
     from tableorder.security import Credentials, TokenService
     from tableorder.settings import Settings
@@ -28,6 +29,7 @@ class AppState(State):
     menu_load: Load  # reads a store's menu document (menu.queries.menu_document on `reads`)
     credentials: Credentials
     listener: Listener
+    relay: Relay | None  # None with EVENT_PUBLISH=commit
 
     def __init__(self, state: Any = None, deep_copy: bool = False) -> None:
         # Litestar builds one per request from the app's state dict: share it, never copy it.

@@ -60,17 +60,21 @@ class Listener:
                 await self._task
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
-        store, _, rest = payload.partition(":")
-        position, _, event_type = rest.partition(":")
-        try:
-            store_id, position_ = int(store), int(position)
+        """`store:position:type` entries joined by `;` (a relay's batch: the store's last position,
+        and `menu.updated` when its menu changed; `store:0:credentials.changed` for a credential)."""
+        for entry in payload.split(";"):
+            store, _, rest = entry.partition(":")
+            position, _, event_type = rest.partition(":")
+            try:
+                store_id, position_ = int(store), int(position)
+            except ValueError:
+                log.warning("ignoring malformed notification %r", entry)
+                continue
             cache = self._caches.get(event_type)
             if cache is not None:
                 cache.invalidate(store_id)
             if position_ > 0:  # a position of 0: not an event of the store's feed
                 self._on_event(store_id, position_)
-        except ValueError:
-            log.warning("ignoring malformed notification %r", payload)
 
     async def _connect(self) -> asyncpg.Connection:
         conn: asyncpg.Connection = await asyncpg.connect(

@@ -70,6 +70,8 @@ async def prune(pool: asyncpg.Pool, *, retention_seconds: float, idempotency_sec
                        idempotency_seconds)
     # A logged-out token past its expiry is refused by its signature alone.
     await pool.execute("DELETE FROM revoked_tokens WHERE expires_at < now()")
+    # Published within a poll interval of their commit; an hour is ample for a relay taking over.
+    await pool.execute("DELETE FROM store_signals WHERE created_at < now() - interval '1 hour'")
     # Only rows that count for nothing any more: quiet for a window and not a known address, windows
     # that are over. One statement per table: begin_login_attempt locks the rows of these tables in
     # an order of its own, and a statement deleting from several could take them the other way round.
