@@ -91,6 +91,19 @@ async def _log_error(error: Exception) -> None:
         log.warning("nats: %r", error)
 
 
+async def _close(nc: Client) -> None:
+    """Close a client whatever state it is in. nats-py cancels its own reconnect attempt on close,
+    which can leave the transport's close waiter cancelled: that CancelledError is not ours."""
+    try:
+        await nc.close()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+    except Exception as error:
+        log.debug("nats: closing: %r", error)
+
+
 def _connect_options(name: str, ping_interval: int, reconnect_time_wait: int) -> dict[str, Any]:
     return {
         "name": name,
@@ -142,8 +155,7 @@ class NatsPublisher:
                            reconnected_cb=self._reconnected, **self._options),
                 self._connect_timeout)
         except BaseException:
-            with contextlib.suppress(Exception):
-                await nc.close()
+            await _close(nc)
             raise
         self._nc = nc
         await self.ensure_stream()
@@ -170,8 +182,7 @@ class NatsPublisher:
         try:
             for store_id, position, event_type, table_id, payload in events:
                 subject, headers, body = event_message(store_id, position, event_type, table_id, payload)
-                pending.append(await js.publish_async(subject, body, wait_stall=self._ack_timeout,
-                                                      stream=STREAM, headers=headers))
+                pending.append(await js.publish_async(subject, body, wait_stall=self._ack_timeout, headers=headers))
             acks = await asyncio.wait_for(asyncio.gather(*pending), self._ack_timeout)
         except nats.js.errors.NoStreamResponseError:
             # No stream answers for the subject: the server lost its store (or it was deleted).
@@ -193,8 +204,7 @@ class NatsPublisher:
     async def close(self) -> None:
         if self._nc is not None:
             nc, self._nc = self._nc, None
-            with contextlib.suppress(Exception):
-                await nc.close()
+            await _close(nc)
 
     def _client(self) -> Client:
         if self._nc is None:
@@ -255,8 +265,7 @@ class NatsSubscriber:
                 await self._task
         for task in list(self._tasks):
             task.cancel()
-        with contextlib.suppress(Exception):
-            await self._nc.close()
+        await _close(self._nc)
         self._set_disconnected()
 
     async def watch(self, store_id: int) -> None:
@@ -276,6 +285,12 @@ class NatsSubscriber:
             task = asyncio.create_task(self._reconcile(store_id))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def flush(self) -> None:
+        """Wait until the server has seen every watch and unwatch made so far."""
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
+            await self._nc.flush(timeout=self._flush_timeout)
 
     def watched(self) -> set[int]:
         """The stores with at least one watcher."""
