@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
+import httpx
 import nats
 import nats.errors
 import pytest
@@ -343,5 +345,60 @@ async def test_a_restarted_server_keeps_the_stream_and_the_replicas_subscription
             assert first.headers is not None and first.headers["Nats-Msg-Id"] == f"{store}:1"
         finally:
             await nc.close()
+    finally:
+        await publisher.close()
+
+
+async def test_a_server_that_lost_its_store_gets_the_stream_again(
+        own_server: NatsServer, replicas: Callable[..., Awaitable[Replica]]) -> None:
+    """A nats-server restarted without its volume: the relay's retry recreates the stream. With a
+    replica watching, the publish is not refused (the replica's subscription takes it) but never
+    acknowledged: that too must lead to the stream being checked."""
+    store = new_store()
+    replica = await replicas(own_server.url)
+    await replica.subscriber.watch(store)
+    publisher = NatsPublisher(own_server.url, retention_hours=1, ack_timeout=1)
+    await publisher.start()
+    try:
+        await publisher.publish_events([order_event(store, 1)])
+        own_server.stop()
+        shutil.rmtree(own_server.store_dir / "jetstream")
+        own_server.start()
+        await eventually(lambda: publisher.connected and replica.connects == 2, "both reconnecting")
+
+        failures = 0
+        async with asyncio.timeout(WAIT):
+            while True:  # the relay's loop: the same batch until it is acknowledged
+                try:
+                    await publisher.publish_events([order_event(store, 2)])
+                    break
+                except (nats.errors.Error, TimeoutError):
+                    failures += 1
+        assert failures == 1
+        nc = await nats.connect(own_server.url)
+        try:
+            assert await stored(nc, store) == 1, "position 2, in a new stream"
+        finally:
+            await nc.close()
+        await eventually(lambda: replica.positions(store)[-1] == 2, "the event")
+    finally:
+        await publisher.close()
+
+
+async def test_a_relay_publishing_many_batches_keeps_one_connection_and_few_subscriptions(
+        own_server: NatsServer) -> None:
+    publisher = NatsPublisher(own_server.url, retention_hours=1, name="relay-under-test")
+    await publisher.start()
+    try:
+        store = new_store()
+        for position in range(1, 31):
+            await publisher.publish_events([order_event(store, position)])
+        await publisher.publish_invalidations([(store, "menu.updated")])
+        async with httpx.AsyncClient(timeout=5) as http:
+            connz = (await http.get(f"http://127.0.0.1:{own_server.monitor_port}/connz?subs=1")).json()
+        connections = [c for c in connz["connections"] if c.get("name") == "relay-under-test"]
+        assert len(connections) == 1
+        # Two: the JetStream API's reply inbox and the acks' inbox (it was 31, one per batch).
+        assert connections[0]["subscriptions"] <= 2, connections[0].get("subscriptions_list")
     finally:
         await publisher.close()

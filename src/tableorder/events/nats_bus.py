@@ -32,6 +32,7 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 
 log = logging.getLogger("tableorder.events")
@@ -139,6 +140,9 @@ class NatsPublisher:
         self._connect_timeout = connect_timeout
         self._options = _connect_options(name, ping_interval, reconnect_time_wait)
         self._nc: Client | None = None
+        # One context for the connection's life: each context's first publish_async subscribes an
+        # inbox of its own for the acks (a context per batch leaked one subscription per batch).
+        self._js: JetStreamContext | None = None
         self._stream_ready = False
 
     @property
@@ -158,11 +162,12 @@ class NatsPublisher:
             await _close(nc)
             raise
         self._nc = nc
+        self._js = nc.jetstream(timeout=self._ack_timeout)
         await self.ensure_stream()
 
     async def ensure_stream(self) -> None:
         """Create the stream, or bring an existing one to this configuration (retention may change)."""
-        js = self._client().jetstream(timeout=self._ack_timeout)
+        js = self._jetstream()
         try:
             await js.add_stream(self._stream_config)
         except nats.js.errors.BadRequestError as error:
@@ -174,18 +179,18 @@ class NatsPublisher:
     async def publish_events(self, events: Iterable[EventRow]) -> int:
         """Publish each event to tableorder.events.<store_id>, pipelined, and wait for every ack.
         Returns how many the stream already had (a replayed batch); raises if any was not stored."""
-        nc = self._client()
+        js = self._jetstream()
         if not self._stream_ready:
             await self.ensure_stream()
-        js = nc.jetstream(timeout=self._ack_timeout)
         pending: list[asyncio.Future[Any]] = []
         try:
             for store_id, position, event_type, table_id, payload in events:
                 subject, headers, body = event_message(store_id, position, event_type, table_id, payload)
                 pending.append(await js.publish_async(subject, body, wait_stall=self._ack_timeout, headers=headers))
             acks = await asyncio.wait_for(asyncio.gather(*pending), self._ack_timeout)
-        except nats.js.errors.NoStreamResponseError:
-            # No stream answers for the subject: the server lost its store (or it was deleted).
+        except BaseException:
+            # The server may have come back without its store (no stream answers: no responders,
+            # or a timeout when a replica's core subscription is the only one): check next time.
             self._stream_ready = False
             raise
         finally:
@@ -203,13 +208,18 @@ class NatsPublisher:
 
     async def close(self) -> None:
         if self._nc is not None:
-            nc, self._nc = self._nc, None
+            nc, self._nc, self._js = self._nc, None, None
             await _close(nc)
 
     def _client(self) -> Client:
         if self._nc is None:
             raise RuntimeError("NatsPublisher.start() first")
         return self._nc
+
+    def _jetstream(self) -> JetStreamContext:
+        if self._js is None:
+            raise RuntimeError("NatsPublisher.start() first")
+        return self._js
 
     async def _disconnected(self) -> None:
         if self._nc is not None:  # not on close()
