@@ -22,14 +22,21 @@ REPLICA_ENV = {"SSE_HEARTBEAT_INTERVAL": "0.3", "SSE_MAX_CONNECTIONS_PER_STORE":
 
 
 @pytest.fixture(scope="module")
-def replica_a(database_url: str) -> Iterator[ServerProcess]:
-    with ServerProcess(database_url, env=REPLICA_ENV) as server:
+def replica_env() -> dict[str, str]:
+    """The replicas' settings; tests/test_push_nats.py runs the bus-independent tests here with
+    EVENT_BUS=nats instead."""
+    return REPLICA_ENV
+
+
+@pytest.fixture(scope="module")
+def replica_a(database_url: str, replica_env: dict[str, str]) -> Iterator[ServerProcess]:
+    with ServerProcess(database_url, env=replica_env) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
-def replica_b(database_url: str) -> Iterator[ServerProcess]:
-    with ServerProcess(database_url, env=REPLICA_ENV) as server:
+def replica_b(database_url: str, replica_env: dict[str, str]) -> Iterator[ServerProcess]:
+    with ServerProcess(database_url, env=replica_env) as server:
         yield server
 
 
@@ -269,10 +276,11 @@ async def test_an_order_of_fifty_long_lines_streams(replica_b: ServerProcess, vi
 
 
 async def test_sigterm_ends_streams_and_clients_resume_elsewhere(
-        database_url: str, replica_a: ServerProcess, via_a: httpx.AsyncClient, stores: Stores) -> None:
+        database_url: str, replica_env: dict[str, str], replica_a: ServerProcess, via_a: httpx.AsyncClient,
+        stores: Stores) -> None:
     store = await stores.create()
     item = store.item_ids()[0]
-    doomed = ServerProcess(database_url, env=REPLICA_ENV).start()
+    doomed = ServerProcess(database_url, env=replica_env).start()
     try:
         async with admin_stream(doomed, store) as board:
             await place(via_a, store.tables[1], [(item, 1)])

@@ -9,7 +9,7 @@ committing transaction that has notified on one cluster-wide lock held through i
   snapshot watermark: the rows visible in the current snapshot and not in the previous one are
   exactly those committed in between, whatever order they started in (a bare `id > last` would miss a
   transaction that commits after a later one).
-- event_relay holds the relay's watermark (one row), advanced in the same transaction that publishes
+- event_relay holds the relay's watermark (a row per bus), advanced in the same transaction that publishes
   the batch, so a relay taking over goes on exactly where the last one stopped.
 - store_signals: what a replica must forget that is not an event of a store's feed (a credential
   changed: cached token checks of the store are stale). The credential triggers write a row here; the
@@ -36,13 +36,15 @@ UPGRADE = """
 ALTER TABLE events ADD COLUMN xid xid8 NOT NULL DEFAULT pg_current_xact_id();
 CREATE INDEX events_xid ON events (xid);
 
+-- One relay per bus (EVENT_BUS): while a deployment moves from one bus to the other, replicas of
+-- both kinds get every event.
 CREATE TABLE event_relay (
-    id         smallint PRIMARY KEY CHECK (id = 1),
-    -- Everything visible in this snapshot has been published.
+    bus        text PRIMARY KEY CHECK (bus IN ('postgres', 'nats')),
+    -- Everything visible in this snapshot has been published on this bus.
     snapshot   pg_snapshot NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now()
 );
-INSERT INTO event_relay (id, snapshot) VALUES (1, pg_current_snapshot());
+INSERT INTO event_relay (bus, snapshot) VALUES ('postgres', pg_current_snapshot()), ('nats', pg_current_snapshot());
 
 -- No reference to stores: the signal of a store being deleted must outlive it (its tokens end).
 CREATE TABLE store_signals (

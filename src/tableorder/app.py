@@ -19,10 +19,11 @@ from tableorder.apikeys.controller import ApiKeyController
 from tableorder.asyncapi import asyncapi_route
 from tableorder.auth.controller import AdminPasswordController, AuthController, LogoutController
 from tableorder.calls.controller import AdminCallController, GuestCallController
+from tableorder.events.bus import JetStreamPublisher, NatsSource, Source, publisher
 from tableorder.events.housekeeping import prune_forever
 from tableorder.events.hub import Hub
-from tableorder.events.listener import Listener
-from tableorder.events.relay import NotifyPublisher, Relay
+from tableorder.events.listener import Listener, StoreCache
+from tableorder.events.relay import Relay
 from tableorder.events.shutdown import end_streams_on_shutdown_signal
 from tableorder.events.stream import AdminStreamController, GuestStreamController
 from tableorder.health import HealthController
@@ -81,9 +82,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             application_name=f"tableorder-read-{os.getpid()}",
         ) if settings.database_replica_url else None
         app.state.reads = db.Reads(pool, replica)
+        nats = NatsSource(settings.nats_url, lambda *event: hub.deliver(*event), lambda: on_connect(),
+                          {}) if settings.event_bus == "nats" and settings.nats_url else None
         hub = app.state.hub = Hub(pool, settings.sse_max_connections_per_store, settings.sse_heartbeat_interval,
                                   max_per_table=settings.sse_max_connections_per_table,
-                                  max_queued_bytes=settings.sse_max_queued_bytes)
+                                  max_queued_bytes=settings.sse_max_queued_bytes,
+                                  watcher=nats.subscriber if nats is not None else None)
         hub.start()
         menu_cache = app.state.menu_cache = MenuCache()
         app.state.menu_load = partial(menu_queries.menu_document, app.state.reads)
@@ -101,12 +105,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
             hub.wake_all()
             webhooks.wake()
 
-        listener = app.state.listener = Listener(
-            url, on_event=on_event, on_connect=on_connect,
-            caches={"menu.updated": menu_cache, "credentials.changed": credentials})
-        listener.start()
+        caches: dict[str, StoreCache] = {"menu.updated": menu_cache, "credentials.changed": credentials}
+        source: Source
+        if nats is not None:
+            nats.caches = caches
+            source = nats
+        else:
+            source = Listener(url, on_event=on_event, on_connect=on_connect, caches=caches)
+        app.state.listener = source
+        source.start()
         # Events are published after they commit, by whichever replica's relay holds the election.
-        relay = app.state.relay = Relay(url, pool, NotifyPublisher(), interval=settings.event_relay_interval) \
+        publish = publisher(settings.event_bus, settings.nats_url, settings.event_retention_hours)
+        relay = app.state.relay = Relay(url, pool, publish, bus=settings.event_bus,
+                                         interval=settings.event_relay_interval) \
             if settings.event_publish == "relay" else None
         if relay is not None:
             relay.start()
@@ -129,8 +140,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await webhooks.stop()
             if relay is not None:
                 await relay.stop()
+            if isinstance(publish, JetStreamPublisher):
+                await publish.close()
             hub.close()
-            await listener.stop()
+            await source.stop()
             if replica is not None:
                 await replica.close()
             await pool.close()

@@ -219,7 +219,8 @@ _ALL: list[msgspec.Struct] = [
     PROBLEM,
     PROBLEM.errors[0] if PROBLEM.errors else FieldError(field="", message=""),
     Health(status="ok"),
-    Readiness(status="ready", streams=14, feeds=3, replica_reads=1_204, primary_reads=17),
+    Readiness(status="ready", streams=14, feeds=3, replica_reads=1_204, primary_reads=17, event_bus="postgres",
+              relay="standby"),
 ]
 
 # The first example of each type is the one shown.

@@ -30,6 +30,10 @@ class Readiness(msgspec.Struct):
     feeds: Count  # stores with at least one open stream in this worker
     replica_reads: Count  # reads this worker served from DATABASE_REPLICA_URL
     primary_reads: Count  # replica-eligible reads served by the primary (no replica, lagging or down)
+    event_bus: Literal["postgres", "nats"]  # how this replica hears of committed events (EVENT_BUS)
+    # This worker's event relay: publishing (one per database is), standing by, or not run
+    # (EVENT_PUBLISH=commit).
+    relay: Literal["active", "standby", "off"]
 
 
 class HealthController(Controller):
@@ -57,5 +61,8 @@ class HealthController(Controller):
         if not state.listener.connected:
             raise ProblemError(503, "The event listener is not connected.", slug="not-ready",
                                headers={"Retry-After": "2"})
+        relay: Literal["active", "standby", "off"] = (
+            "off" if state.relay is None else "active" if state.relay.active else "standby")
         return Readiness(status="ready", streams=state.hub.stream_count(), feeds=state.hub.feed_count(),
-                         replica_reads=state.reads.on_replica, primary_reads=state.reads.on_primary)
+                         replica_reads=state.reads.on_replica, primary_reads=state.reads.on_primary,
+                         event_bus=state.settings.event_bus, relay=relay)

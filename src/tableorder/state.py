@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     import asyncpg
 
     from tableorder.db import Reads
+    from tableorder.events.bus import Source
     from tableorder.events.hub import Hub
-    from tableorder.events.listener import Listener
     from tableorder.events.relay import Relay
     from tableorder.menu.cache import Load, MenuCache
     from tableorder.security import Credentials, TokenService
@@ -28,7 +28,7 @@ class AppState(State):
     menu_cache: MenuCache
     menu_load: Load  # reads a store's menu document (menu.queries.menu_document on `reads`)
     credentials: Credentials
-    listener: Listener
+    listener: Source  # the PostgreSQL listener, or the NATS subscriber (EVENT_BUS)
     relay: Relay | None  # None with EVENT_PUBLISH=commit
 
     def __init__(self, state: Any = None, deep_copy: bool = False) -> None:

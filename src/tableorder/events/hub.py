@@ -20,7 +20,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import asyncpg
 
@@ -140,10 +140,21 @@ class Resync(NamedTuple):
     data: documents.Resync
 
 
+class Watcher(Protocol):
+    """A bus that carries events only for the stores a replica asks for (NATS): `watch` returns once
+    the bus will deliver what is published from then on."""
+
+    async def watch(self, store_id: int) -> None: ...
+
+    def unwatch(self, store_id: int) -> None: ...
+
+
 class Hub:
     def __init__(self, pool: asyncpg.Pool, max_per_store: int, heartbeat_interval: float, *,
-                 max_per_table: int = 2, max_queued_bytes: int = 262_144, queue_size: int = 256) -> None:
+                 max_per_table: int = 2, max_queued_bytes: int = 262_144, queue_size: int = 256,
+                 watcher: Watcher | None = None) -> None:
         self._pool = pool
+        self._watcher = watcher
         self._max_per_store = max_per_store
         self._max_per_table = max_per_table
         self._max_queued_bytes = max_queued_bytes
@@ -182,6 +193,13 @@ class Hub:
             feed = self._feeds.get(store_id)  # another client may have created it meanwhile
             if feed is None:
                 feed = self._feeds[store_id] = StoreFeed(store_id, position or 0)
+                if self._watcher is not None:
+                    # What committed between reading the position and the bus hearing the store is
+                    # read from the table once the bus does.
+                    try:
+                        await self._watcher.watch(store_id)
+                    finally:
+                        self._wake(feed)
         if table_id is None:
             if feed.staff_streams >= self._max_per_store:
                 raise StreamsFull("store")
@@ -211,6 +229,8 @@ class Hub:
             if feed.task is not None:
                 feed.task.cancel()
             del self._feeds[subscriber.store_id]
+            if self._watcher is not None:
+                self._watcher.unwatch(subscriber.store_id)
 
     async def resume_point(self, subscriber: Subscriber) -> Resync | None:
         """None when the client's Last-Event-ID can be resumed from, else where it goes on from."""
@@ -247,6 +267,20 @@ class Hub:
         feed = self._feeds.get(store_id)
         if feed is not None and position > feed.last_position:
             self._wake(feed)
+
+    def deliver(self, store_id: int, position: int, type_: str, table_id: int | None, payload: str) -> None:
+        """An event the bus carried whole (NATS): the next one of the store's feed is sent from it
+        without reading the table; a gap (a message missed) makes the feed read the table."""
+        feed = self._feeds.get(store_id)
+        if feed is None or position <= feed.last_position:
+            return
+        if position > feed.last_position + 1 or feed.task is not None:
+            self._wake(feed)
+            return
+        event = Event.of(position, type_, table_id, payload)
+        feed.last_position = position
+        for subscriber in list(feed.subscribers):
+            subscriber.offer(event)
 
     def wake_all(self) -> None:
         """After the listener was away: notifications may have been missed, so every feed reads."""

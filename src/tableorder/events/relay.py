@@ -11,6 +11,10 @@ a connection of its own (idle, with no snapshot and no transaction id, so it hol
 transaction, not a session lock, so it also holds through PgBouncer in transaction mode, which pins
 a server connection to a client for as long as its transaction lasts. When the holder dies, its
 connection closes, the lock goes with it, and a standby (trying every `standby_interval`) takes over.
+A leader that goes silent without closing its connection checks in every second; after 5 s without
+it the server ends the transaction (idle_in_transaction_session_timeout) and the lock with it.
+There is one relay per bus (its own lock and watermark), so replicas of both buses can share a
+database while a deployment moves from one to the other.
 
 Watermark: `event_relay.snapshot` is the snapshot up to which everything was published. A batch is
 what is visible now and was not visible in it (`pg_visible_in_snapshot`), read in one statement
@@ -39,30 +43,31 @@ from tableorder import db
 log = logging.getLogger("tableorder.relay")
 
 CHANNEL = "tableorder_events"
-# The advisory lock key of the relay election ("tordrely").
-LOCK_KEY = 0x746F7264_72656C79
+# The advisory lock keys of the relay elections ("tordrely", then one per bus).
+LOCK_KEYS = {"postgres": 0x746F7264_72656C79, "nats": 0x746F7264_72656C7A}
 NOTIFY_LIMIT = 7900  # bytes per NOTIFY payload (PostgreSQL refuses 8000 and more)
 PAGE = 500  # events read at once when publishing bodies
 
 POLL = """
+WITH w AS (SELECT $1::text::pg_snapshot AS s)
 SELECT pg_current_snapshot()::text AS snapshot,
        coalesce(array_agg(e.store_id ORDER BY e.store_id), '{}') AS stores,
        coalesce(array_agg(e.first ORDER BY e.store_id), '{}') AS firsts,
        coalesce(array_agg(e.last ORDER BY e.store_id), '{}') AS lasts,
        coalesce(array_agg(e.menu ORDER BY e.store_id), '{}') AS menus,
-       (SELECT coalesce(array_agg(DISTINCT s.store_id), '{}') FROM store_signals s
-         WHERE s.xid >= pg_snapshot_xmin($1::text::pg_snapshot) AND NOT pg_visible_in_snapshot(s.xid, $1::text::pg_snapshot))
-           AS signals
-  FROM (SELECT store_id, min(position) AS first, max(position) AS last, bool_or(type = 'menu.updated') AS menu
-          FROM events
-         WHERE xid >= pg_snapshot_xmin($1::text::pg_snapshot) AND NOT pg_visible_in_snapshot(xid, $1::text::pg_snapshot)
-         GROUP BY store_id) e
+       (SELECT coalesce(array_agg(DISTINCT g.store_id), '{}') FROM store_signals g, w
+         WHERE g.xid >= pg_snapshot_xmin(w.s) AND NOT pg_visible_in_snapshot(g.xid, w.s)) AS signals
+  FROM (SELECT v.store_id, min(v.position) AS first, max(v.position) AS last,
+               bool_or(v.type = 'menu.updated') AS menu
+          FROM events v, w
+         WHERE v.xid >= pg_snapshot_xmin(w.s) AND NOT pg_visible_in_snapshot(v.xid, w.s)
+         GROUP BY v.store_id) e
 """
 
-WATERMARK = "SELECT snapshot::text FROM event_relay WHERE id = 1"
+WATERMARK = "SELECT snapshot::text FROM event_relay WHERE bus = $1"
 ADVANCE = """
-UPDATE event_relay SET snapshot = $2::text::pg_snapshot, updated_at = now()
- WHERE id = 1 AND snapshot::text = $1
+UPDATE event_relay SET snapshot = $3::text::pg_snapshot, updated_at = now()
+ WHERE bus = $1 AND snapshot::text = $2
 """
 EVENTS = """
 SELECT position, type, table_id, payload::text AS payload FROM events
@@ -148,9 +153,11 @@ async def read_bodies(conn: asyncpg.Connection, run: StoreRun,
 class Relay:
     """Runs in every replica; publishes while it holds the election lock."""
 
-    def __init__(self, url: str, pool: asyncpg.Pool, publisher: Publisher, *, interval: float = 0.01,
-                 standby_interval: float = 0.5, lock_check_interval: float = 1.0) -> None:
+    def __init__(self, url: str, pool: asyncpg.Pool, publisher: Publisher, *, bus: str = "postgres",
+                 interval: float = 0.01, standby_interval: float = 0.5, lock_check_interval: float = 1.0) -> None:
         self._url = url
+        self._bus = bus
+        self._lock_key = LOCK_KEYS[bus]
         self._pool = pool
         self._publisher = publisher
         self._interval = interval
@@ -195,14 +202,16 @@ class Relay:
     async def _stand_by(self, lock: asyncpg.Connection) -> None:
         """Returns once elected: the lock is tried in a transaction that stays open while it is held."""
         while True:
-            await lock.execute("BEGIN; SET LOCAL idle_in_transaction_session_timeout = 0")
-            if await lock.fetchval("SELECT pg_try_advisory_xact_lock($1)", LOCK_KEY):
+            # A leader that stops checking in (frozen, or cut off without a reset) loses the lock when
+            # the server ends its idle transaction; a standby then takes over.
+            await lock.execute("BEGIN; SET LOCAL idle_in_transaction_session_timeout = '5s'")
+            if await lock.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock_key):
                 return
             await lock.execute("ROLLBACK")
             await asyncio.sleep(self._standby_interval)
 
     async def _lead(self, lock: asyncpg.Connection) -> None:
-        self._stored = self._watermark = await self._pool.fetchval(WATERMARK)
+        self._stored = self._watermark = await self._pool.fetchval(WATERMARK, self._bus)
         loop = asyncio.get_running_loop()
         lock_checked = loop.time()
         while True:
@@ -228,7 +237,7 @@ class Relay:
                 self._watermark = snapshot
                 return False
             async with conn.transaction():
-                if await conn.execute(ADVANCE, self._stored, snapshot) != "UPDATE 1":
+                if await conn.execute(ADVANCE, self._bus, self._stored, snapshot) != "UPDATE 1":
                     raise RelayFenced("the watermark moved under this relay: another relay is active")
                 await self._publisher.publish(conn, batch)
         self._stored = self._watermark = snapshot

@@ -1,0 +1,106 @@
+"""The event bus as app.py sees it: how a replica hears of committed events (EVENT_BUS) and how the
+active relay publishes them. Both buses feed the same hub and invalidate the same caches.
+
+- postgres: the relay NOTIFYs once per batch; every replica LISTENs (events/listener.py) and its
+  feeds read the events table.
+- nats: the relay publishes every event to JetStream; a replica subscribes only to the stores its
+  clients watch and sends an event straight from the message when it is the next one of its store
+  (a gap or a reconnect reads the table). Cache invalidations for every store arrive on core NATS.
+  Nothing uses LISTEN, so PgBouncer in transaction mode can sit in front of the primary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+import asyncpg
+
+from tableorder.events.listener import StoreCache
+from tableorder.events.nats_bus import NatsPublisher, NatsSubscriber
+from tableorder.events.relay import PAGE, Batch, NotifyPublisher, Publisher, read_bodies
+
+
+class Source(Protocol):
+    """What a replica hears events from."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class JetStreamPublisher:
+    """EVENT_BUS=nats: each event of the batch to JetStream, every one acknowledged before the
+    relay's watermark moves (the transaction that moves it commits after this returns), then the
+    cache invalidations on core NATS."""
+
+    def __init__(self, nats: NatsPublisher) -> None:
+        self._nats = nats
+        self._started = False
+
+    async def publish(self, conn: asyncpg.Connection, batch: Batch) -> None:
+        if not self._started:
+            await self._nats.start()
+            self._started = True
+        for run in batch.runs:
+            next_page = await read_bodies(conn, run)
+            while page := await next_page():
+                await self._nats.publish_events(page)
+                if len(page) < PAGE:
+                    break
+        invalidations = [(run.store_id, "menu.updated") for run in batch.runs if run.menu_changed]
+        invalidations += [(store_id, "credentials.changed") for store_id in batch.signals]
+        if invalidations:
+            await self._nats.publish_invalidations(invalidations)
+
+    async def close(self) -> None:
+        await self._nats.close()
+
+
+class NatsSource:
+    """A replica on NATS: the subscriber, with the caches kept as the PostgreSQL listener keeps them
+    (enabled only while connected, cleared on every (re)connect)."""
+
+    def __init__(self, url: str, deliver: Callable[[int, int, str, int | None, str], None],
+                 on_connect: Callable[[], None], caches: Mapping[str, StoreCache]) -> None:
+        self.caches = caches
+        self._on_connect = on_connect
+        self.subscriber = NatsSubscriber(url, deliver, self._invalidate, self._connected, self._disconnected)
+
+    @property
+    def connected(self) -> bool:
+        return self.subscriber.connected
+
+    def start(self) -> None:
+        self.subscriber.start()
+
+    async def stop(self) -> None:
+        await self.subscriber.stop()
+
+    def _invalidate(self, store_id: int, kind: str) -> None:
+        cache = self.caches.get(kind)
+        if cache is not None:
+            cache.invalidate(store_id)
+
+    def _connected(self) -> None:
+        for cache in self.caches.values():
+            cache.clear()
+            cache.enabled = True
+        self._on_connect()
+
+    def _disconnected(self) -> None:
+        for cache in self.caches.values():
+            cache.enabled = False
+            cache.clear()
+
+
+def publisher(event_bus: str, nats_url: str | None, retention_hours: float) -> Publisher:
+    if event_bus == "nats":
+        assert nats_url is not None
+        return JetStreamPublisher(NatsPublisher(nats_url, retention_hours))
+    return NotifyPublisher()
+
+
