@@ -10,6 +10,8 @@ every started server is also stopped at interpreter exit.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -45,6 +47,13 @@ def require_nats_server_binary() -> Path:
     return binary
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGKILL when the test process dies, however it dies, so not
+    even a killed pytest leaves a nats-server behind (atexit covers the ordinary exits)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -77,7 +86,8 @@ class NatsServer:
             [str(self.binary), "--name", "tableorder-test", "--addr", "127.0.0.1", "--port", str(self.port),
              "--http_port", str(self.monitor_port), "--jetstream", "--store_dir", str(self.store_dir),
              "--log", str(self.log_file)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
