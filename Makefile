@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install lock run test topology-test topology-memory lint bench bench-push clean
+.PHONY: install lock run test topology-test topology-memory lint bench bench-push bench-scale clean
 
 # The contract tools (redocly, spectral, asyncapi, openapi-ts, tsc) pinned by tools/package-lock.json; the
 # tests call them from tools/node_modules/.bin. Installed again when the lock changes.
@@ -78,6 +78,12 @@ bench: $(INSTALLED) $(RUNTIME)
 ## Commit-to-client push latency across two replicas (bounded: about a minute, loopback only).
 bench-push: $(INSTALLED) $(RUNTIME)
 	$(BIN)/python ops/bench/push.py --clients 100 --rates 50,200 --seconds 10
+
+## Order commits/s, 100 stores and 32 writers, per-commit NOTIFY against the relay (and no NOTIFY, the
+## ceiling), then push latency at 200 orders/s with the relay on both buses (a nats-server is started);
+## bounded: about 4 minutes, loopback only. Writes its section of docs/benchmarks.md.
+bench-scale: $(INSTALLED) $(RUNTIME)
+	$(BIN)/python ops/bench/scale.py --rounds 3 --seconds 10 --buses postgres,nats
 
 ## RSS of each backend worker in the topology after a minute of mixed traffic through nginx.
 topology-memory: $(INSTALLED) $(RUNTIME)

