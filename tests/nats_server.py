@@ -63,8 +63,10 @@ def _free_port() -> int:
 class NatsServer:
     """One nats-server process; `url` stays the same across stop/kill/start."""
 
-    def __init__(self, binary: Path, store_dir: Path | None = None) -> None:
+    def __init__(self, binary: Path, store_dir: Path | None = None, *, jetstream: bool = True) -> None:
+        """`jetstream=False`: a server as misconfigured for us (core NATS only)."""
         self.binary = binary
+        self.jetstream = jetstream
         self._own_dir = store_dir is None
         self.store_dir = store_dir or Path(tempfile.mkdtemp(prefix="tableorder-test-nats-"))
         self.port = _free_port()
@@ -84,8 +86,8 @@ class NatsServer:
             return self
         self.process = subprocess.Popen(
             [str(self.binary), "--name", "tableorder-test", "--addr", "127.0.0.1", "--port", str(self.port),
-             "--http_port", str(self.monitor_port), "--jetstream", "--store_dir", str(self.store_dir),
-             "--log", str(self.log_file)],
+             "--http_port", str(self.monitor_port), "--log", str(self.log_file),
+             *(["--jetstream", "--store_dir", str(self.store_dir)] if self.jetstream else [])],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         deadline = time.monotonic() + timeout

@@ -402,3 +402,18 @@ async def test_a_relay_publishing_many_batches_keeps_one_connection_and_few_subs
         assert connections[0]["subscriptions"] <= 2, connections[0].get("subscriptions_list")
     finally:
         await publisher.close()
+
+
+async def test_a_relay_retrying_against_a_server_without_jetstream_keeps_one_connection() -> None:
+    """The relay calls start() again after each failure: it must not open a connection each time."""
+    with NatsServer(require_nats_server_binary(), jetstream=False) as server:
+        publisher = NatsPublisher(server.url, retention_hours=1, ack_timeout=1, name="relay-without-jetstream")
+        try:
+            for _ in range(3):
+                with pytest.raises(nats.errors.Error):
+                    await asyncio.wait_for(publisher.start(), WAIT)
+            async with httpx.AsyncClient(timeout=5) as http:
+                connz = (await http.get(f"http://127.0.0.1:{server.monitor_port}/connz")).json()
+            assert [c.get("name") for c in connz["connections"]] == ["relay-without-jetstream"]
+        finally:
+            await publisher.close()

@@ -151,7 +151,11 @@ class NatsPublisher:
 
     async def start(self) -> None:
         """Connect (reconnecting on its own afterwards) and ensure the stream; raises when no server
-        answers within connect_timeout (the caller retries)."""
+        answers within connect_timeout (the caller retries). Again after a failure: connects only
+        if not connected yet (never a second connection), then ensures the stream."""
+        if self._nc is not None:
+            await self.ensure_stream()
+            return
         nc = Client()
         try:
             await asyncio.wait_for(
@@ -339,8 +343,12 @@ class NatsSubscriber:
                 return False
             if subscription is not None or not self._nc.is_connected:
                 return False
-            self._subscriptions[store_id] = await self._nc.subscribe(f"{EVENTS_PREFIX}{store_id}",
-                                                                     cb=self._handle_event)
+            try:
+                self._subscriptions[store_id] = await self._nc.subscribe(f"{EVENTS_PREFIX}{store_id}",
+                                                                         cb=self._handle_event)
+            except nats.errors.Error as error:  # closed (stopping): the feed reads the table anyway
+                log.warning("nats subscriber could not subscribe to store %s: %r", store_id, error)
+                return False
             return True
 
     async def _disconnected(self) -> None:
