@@ -160,3 +160,27 @@ async def seed_store(pool: asyncpg.Pool, code: str, tables: int = 50, categories
         "item_id": item_ids[1],
         "option_choices": option_choices,
     }
+
+
+# docs/benchmarks.md is written by several benchmarks: `make bench` writes the part before the first
+# `## ` heading, every other benchmark a `## ` section of its own; each keeps what the others wrote.
+def write_head(path: Path, text: str) -> None:
+    """Replace the part of the file before its first `## ` section with `text`."""
+    old = path.read_text() if path.exists() else ""
+    cut = old.find("\n## ")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.rstrip("\n") + "\n" + (old[cut:] if cut >= 0 else ""))
+
+
+def write_section(path: Path, heading: str, text: str) -> None:
+    """Replace the section that starts with the line `heading` (up to the next `## ` heading) with
+    `text`, or add it at the end; the rest of the file stays as it was."""
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    start = old.find(heading + "\n")
+    if start < 0:
+        new = old.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
+    else:
+        end = old.find("\n## ", start + len(heading))
+        new = old[:start] + text.rstrip("\n") + "\n" + (old[end:] if end >= 0 else "")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new)

@@ -30,7 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from ops.bench.common import SERVER_PYTHON, Replica, bench_database, rss_kb, seed_store  # noqa: E402
+from ops.bench.common import SERVER_PYTHON, Replica, bench_database, rss_kb, seed_store, write_head  # noqa: E402
 from ops.bench.floor import switch_triggers as floor_switch_triggers  # noqa: E402
 from ops.bench.push import scenario as push_scenario  # noqa: E402
 
@@ -151,8 +151,7 @@ async def main() -> None:
             await pool.close()
             tokens_file.unlink()
             report = render(args, results, 0, 0, 0, [])
-            args.output.parent.mkdir(parents=True, exist_ok=True)
-            args.output.write_text(report)
+            write_head(args.output, report)  # the other benchmarks' sections stay
             print(report)
             return
 
@@ -178,8 +177,7 @@ async def main() -> None:
         tokens_file.unlink()
 
     report = render(args, results, idle_rss, before, with_streams, push)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(report)
+    write_head(args.output, report)  # the other benchmarks' sections stay
     print(report)
 
 

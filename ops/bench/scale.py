@@ -55,7 +55,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from ops.bench.common import Replica, bench_database, seed_store  # noqa: E402
+from ops.bench.common import Replica, bench_database, seed_store, write_section  # noqa: E402
 from ops.bench.push import bus_env  # noqa: E402
 from ops.bench.push import scenario as push_scenario  # noqa: E402
 from tableorder import db  # noqa: E402
@@ -405,21 +405,6 @@ def render(args: argparse.Namespace, rounds: list[Round], settings: dict[str, st
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace this bench's section of the file (from its heading to the next `## ` heading), or add
-    it at the end; everything else stays as it was."""
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        rest = text[end + 1:] if end >= 0 else ""
-        text = text[:start] + section.rstrip("\n") + "\n" + ("\n" + rest if rest else "")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 async def main() -> None:
     defaults = Settings.from_env({"ENVIRONMENT": "development"})
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -447,7 +432,7 @@ async def main() -> None:
         rounds, settings = await commits_part(url, args)
         push = await push_part(url, args) if args.buses else []
     section = render(args, rounds, settings, push)
-    write_section(args.output, section)
+    write_section(args.output, SECTION, section)
     print(section)
     if args.json:
         args.json.write_text(json.dumps({"settings": settings, "rounds": [r.__dict__ for r in rounds],
