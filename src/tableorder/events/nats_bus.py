@@ -188,10 +188,13 @@ class NatsPublisher:
             await self.ensure_stream()
         pending: list[asyncio.Future[Any]] = []
         try:
-            for store_id, position, event_type, table_id, payload in events:
-                subject, headers, body = event_message(store_id, position, event_type, table_id, payload)
-                pending.append(await js.publish_async(subject, body, wait_stall=self._ack_timeout, headers=headers))
-            acks = await asyncio.wait_for(asyncio.gather(*pending), self._ack_timeout)
+            async with asyncio.timeout(self._ack_timeout):  # the whole batch, stalls included
+                for store_id, position, event_type, table_id, payload in events:
+                    subject, headers, body = event_message(store_id, position, event_type, table_id, payload)
+                    # No wait_stall: with one, every publish yields to the loop and the client writes
+                    # each message to the socket on its own instead of the batch at once.
+                    pending.append(await js.publish_async(subject, body, headers=headers))
+                acks = await asyncio.gather(*pending)
         except BaseException:
             # The server may have come back without its store (no stream answers: no responders,
             # or a timeout when a replica's core subscription is the only one): check next time.
