@@ -274,13 +274,21 @@ async def test_the_stream_is_created_once_and_follows_the_retention(own_server: 
             await publisher.close()
 
 
-async def test_starting_a_publisher_without_a_server_fails_in_bounded_time() -> None:
+async def test_without_a_server_a_publisher_fails_to_start_and_a_replica_stops_in_bounded_time() -> None:
     server = NatsServer(require_nats_server_binary())  # never started: nothing listens on its port
     try:
         publisher = NatsPublisher(server.url, retention_hours=1, connect_timeout=2)
         with pytest.raises((TimeoutError, nats.errors.Error, OSError)):
             await asyncio.wait_for(publisher.start(), WAIT)
         assert not publisher.connected
+        # A replica keeps trying in the background, and stops promptly all the same.
+        replica = Replica()
+        replica.subscriber = NatsSubscriber(server.url, replica.on_event, replica.on_invalidation,
+                                            replica.on_connect, replica.on_disconnect)
+        replica.subscriber.start()
+        await asyncio.sleep(1.5)  # a failed attempt or two
+        await asyncio.wait_for(replica.subscriber.stop(), WAIT)
+        assert (replica.connects, replica.disconnects) == (0, 0)
     finally:
         server.close()
 
