@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.listener = source
         source.start()
         # Events are published after they commit, by whichever replica's relay holds the election.
-        publish = publisher(settings.event_bus, settings.nats_url, settings.event_retention_hours)
+        publish = publisher(settings)
         relay = app.state.relay = Relay(url, pool, publish, bus=settings.event_bus,
                                          interval=settings.event_relay_interval) \
             if settings.event_publish == "relay" else None

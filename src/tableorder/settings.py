@@ -115,6 +115,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # transaction NOTIFYs as it commits), kept to measure against (postgres bus only).
     event_bus: Literal["postgres", "nats"] = "postgres"
     nats_url: str | None = None
+    # Copies JetStream keeps of the event stream (3 on a cluster of three; 1 on a single server).
+    nats_stream_replicas: int = 1
     event_publish: Literal["relay", "commit"] = "relay"
     # How often the active relay looks for new commits, in seconds (what it adds to push latency).
     event_relay_interval: float = 0.01
@@ -190,6 +192,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             # A claim must outlast a request and the step that records it.
             "WEBHOOK_LEASE_SECONDS": self.webhook_lease_seconds >= 2 * self.webhook_timeout_seconds,
             "NATS_URL": self.event_bus != "nats" or bool(self.nats_url),
+            "NATS_STREAM_REPLICAS": 1 <= self.nats_stream_replicas <= 5,
             "EVENT_PUBLISH": self.event_bus == "postgres" or self.event_publish == "relay",
             "EVENT_RELAY_INTERVAL": 0 < self.event_relay_interval <= 1,
         }

@@ -19,6 +19,7 @@ import asyncpg
 from tableorder.events.listener import StoreCache
 from tableorder.events.nats_bus import NatsPublisher, NatsSubscriber
 from tableorder.events.relay import PAGE, Batch, NotifyPublisher, Publisher, read_bodies
+from tableorder.settings import Settings
 
 
 class Source(Protocol):
@@ -97,10 +98,11 @@ class NatsSource:
             cache.clear()
 
 
-def publisher(event_bus: str, nats_url: str | None, retention_hours: float) -> Publisher:
-    if event_bus == "nats":
-        assert nats_url is not None
-        return JetStreamPublisher(NatsPublisher(nats_url, retention_hours))
+def publisher(settings: Settings) -> Publisher:
+    if settings.event_bus == "nats":
+        assert settings.nats_url is not None
+        return JetStreamPublisher(NatsPublisher(settings.nats_url, settings.event_retention_hours,
+                                                replicas=settings.nats_stream_replicas))
     return NotifyPublisher()
 
 
