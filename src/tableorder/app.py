@@ -117,7 +117,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # Events are published after they commit, by whichever replica's relay holds the election.
         publish = publisher(settings)
         relay = app.state.relay = Relay(url, pool, publish, bus=settings.event_bus,
-                                         interval=settings.event_relay_interval) \
+                                         interval=settings.event_relay_interval,
+                                         # On NATS no worker hears every store: the leader's worker
+                                         # looks for due webhooks at once, the others on their poll.
+                                         on_published=webhooks.wake) \
             if settings.event_publish == "relay" else None
         if relay is not None:
             relay.start()

@@ -154,8 +154,10 @@ class Relay:
     """Runs in every replica; publishes while it holds the election lock."""
 
     def __init__(self, url: str, pool: asyncpg.Pool, publisher: Publisher, *, bus: str = "postgres",
-                 interval: float = 0.01, standby_interval: float = 0.5, lock_check_interval: float = 1.0) -> None:
+                 interval: float = 0.01, standby_interval: float = 0.5, lock_check_interval: float = 1.0,
+                 on_published: Callable[[], None] | None = None) -> None:
         self._url = url
+        self._on_published = on_published
         self._bus = bus
         self._lock_key = LOCK_KEYS[bus]
         self._pool = pool
@@ -242,6 +244,8 @@ class Relay:
                 await self._publisher.publish(conn, batch)
         self._stored = self._watermark = snapshot
         self.batches += 1
+        if self._on_published is not None:
+            self._on_published()
         return True
 
 
