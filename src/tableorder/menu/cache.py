@@ -42,18 +42,29 @@ Key = tuple[int, Languages]
 Load = Callable[[int, Languages], Awaitable[bytes | None]]
 
 
+RawHeaders = list[tuple[bytes, bytes]]
+
+
 class CachedMenu(NamedTuple):
     body: bytes
     etag: str
     ok: PreparedResponse  # 200 with the body
     not_modified: PreparedResponse  # 304 for a matching If-None-Match
+    # The same two answers' headers as ASGI sends them, for GET /menu's lean path
+    # (controller.serve_cached_menu), which adds the request's X-Request-ID to a copy.
+    ok_headers: RawHeaders
+    not_modified_headers: RawHeaders
+    etag_bytes: bytes
 
     @classmethod
     def of(cls, body: bytes) -> CachedMenu:
         etag = etag_of(body)
         headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Accept-Language"}
-        return cls(body, etag, PreparedResponse(body, 200, headers, media_type="application/json"),
-                   PreparedResponse(b"", 304, headers))
+        ok = PreparedResponse(body, 200, headers, media_type="application/json")
+        raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+        return cls(body, etag, ok, PreparedResponse(b"", 304, headers),
+                   [*raw, (b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
+                   raw, etag.encode("latin-1"))
 
 
 class _StoreHead(msgspec.Struct):
@@ -85,9 +96,15 @@ class MenuCache:
         # Loads under way; a change or a clear() takes a store's out, so who asks after it loads anew.
         self._loading: dict[Key, asyncio.Future[CachedMenu | None]] = {}
 
-    async def get(self, store_id: int, load: Load, languages: Languages = ()) -> CachedMenu | None:
-        """The store's menu in the first of `languages` it keeps; `load(store_id, languages)` reads it
-        when it is not kept."""
+    def peek(self, store_id: int, languages: Languages = ()) -> CachedMenu | None:
+        """The store's menu in the first of `languages` it keeps, if it is kept (nothing is loaded)."""
+        key = self._key(store_id, languages)
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries.move_to_end(key)
+        return entry
+
+    def _key(self, store_id: int, languages: Languages) -> Key:
         kept = self._languages.get(store_id)
         if kept:
             # A loop, not next() over a generator: this runs on every GET /menu.
@@ -97,7 +114,12 @@ class MenuCache:
             else:
                 code = kept[0]
             languages = (code,)
-        key = (store_id, languages)
+        return store_id, languages
+
+    async def get(self, store_id: int, load: Load, languages: Languages = ()) -> CachedMenu | None:
+        """The store's menu in the first of `languages` it keeps; `load(store_id, languages)` reads it
+        when it is not kept."""
+        key = self._key(store_id, languages)
         entry = self._entries.get(key)
         if entry is not None:
             self._entries.move_to_end(key)
