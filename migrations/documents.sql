@@ -24,7 +24,7 @@ CREATE OR REPLACE FUNCTION order_json(o orders) RETURNS json LANGUAGE sql STABLE
                         'quantity', l.quantity, 'options', l.options,
                         'line_total', (l.unit_price + l.options_price)::bigint * l.quantity)
                     ORDER BY l.line_no), '[]'::json)
-                  FROM order_lines l WHERE l.order_id = o.id),
+                  FROM order_lines l WHERE l.store_id = o.store_id AND l.order_id = o.id),
         'total_amount', o.total_amount, 'note', o.note,
         'created_at', o.created_at, 'updated_at', o.updated_at)
 $$;
@@ -35,14 +35,15 @@ CREATE OR REPLACE FUNCTION session_json(s table_sessions) RETURNS json LANGUAGE 
         'id', s.id, 'table_id', s.table_id, 'table_number', s.table_number,
         'started_at', s.started_at, 'closed_at', s.closed_at,
         'order_count', count(o.id), 'total_amount', coalesce(sum(o.total_amount), 0))
-    FROM orders o WHERE o.session_id = s.id AND o.status <> 'cancelled'
+    FROM orders o WHERE o.store_id = s.store_id AND o.session_id = s.id AND o.status <> 'cancelled'
 $$;
 
 -- Table: a table as the staff board shows it, with its open session, if any.
 CREATE OR REPLACE FUNCTION table_json(t tables) RETURNS json LANGUAGE sql STABLE AS $$
     SELECT json_build_object(
         'id', t.id, 'number', t.number,
-        'session', (SELECT session_json(s) FROM table_sessions s WHERE s.table_id = t.id AND s.closed_at IS NULL))
+        'session', (SELECT session_json(s) FROM table_sessions s
+                     WHERE s.store_id = t.store_id AND s.table_id = t.id AND s.closed_at IS NULL))
 $$;
 
 -- TableOrders: a table's open session, its total and its orders, newest first. As UTF-8 bytes
@@ -53,9 +54,11 @@ LANGUAGE sql STABLE AS $$
     SELECT convert_to(json_build_object(
         'session', CASE WHEN s.id IS NOT NULL THEN session_json(s) END,
         'total_amount', coalesce((SELECT sum(o.total_amount) FROM orders o
-                                   WHERE o.session_id = s.id AND o.status <> 'cancelled'), 0),
+                                   WHERE o.store_id = s.store_id AND o.session_id = s.id
+                                     AND o.status <> 'cancelled'), 0),
         'orders', coalesce((SELECT json_agg(order_json(o) ORDER BY o.created_at DESC, o.id DESC)
-                              FROM orders o WHERE o.session_id = s.id), '[]'))::text, 'UTF8')
+                              FROM orders o WHERE o.store_id = s.store_id AND o.session_id = s.id), '[]'))::text,
+        'UTF8')
       FROM (SELECT 1) AS one
       LEFT JOIN table_sessions s ON s.table_id = p_table_id AND s.store_id = p_store_id AND s.closed_at IS NULL
 $$;
@@ -64,7 +67,7 @@ $$;
 CREATE OR REPLACE FUNCTION closed_session_json(s table_sessions) RETURNS json LANGUAGE sql STABLE AS $$
     SELECT (session_json(s)::jsonb || jsonb_build_object('orders', coalesce(
                (SELECT jsonb_agg(order_json(o)::jsonb ORDER BY o.created_at DESC, o.id DESC)
-                  FROM orders o WHERE o.session_id = s.id), '[]'::jsonb)))::json
+                  FROM orders o WHERE o.store_id = s.store_id AND o.session_id = s.id), '[]'::jsonb)))::json
 $$;
 
 -- HistoryPage: a table's closed sessions, newest first, NULL when the store has no such table.
@@ -75,25 +78,26 @@ CREATE OR REPLACE FUNCTION history_page_json(p_store_id bigint, p_table_id bigin
                                              p_limit integer, p_offset integer, p_budget integer)
 RETURNS json LANGUAGE sql STABLE AS $$
     WITH target AS (
-        SELECT t.id, s.timezone FROM tables t JOIN stores s ON s.id = t.store_id
+        SELECT t.store_id, t.id, s.timezone FROM tables t JOIN stores s ON s.id = t.store_id
          WHERE t.id = p_table_id AND t.store_id = p_store_id
     ), matching AS (
-        SELECT ts.* FROM table_sessions ts JOIN target ON ts.table_id = target.id
+        SELECT ts.* FROM table_sessions ts JOIN target ON ts.store_id = target.store_id AND ts.table_id = target.id
          WHERE ts.closed_at IS NOT NULL
            AND (p_from IS NULL OR ts.closed_at >= (p_from::timestamp AT TIME ZONE target.timezone))
            AND (p_to IS NULL OR ts.closed_at < ((p_to + 1)::timestamp AT TIME ZONE target.timezone))
     ), limited AS (
-        SELECT m.id, m.closed_at, sizes.orders FROM matching m
-         CROSS JOIN LATERAL (SELECT count(*) AS orders FROM orders o WHERE o.session_id = m.id) AS sizes
+        SELECT m.store_id, m.id, m.closed_at, sizes.orders FROM matching m
+         CROSS JOIN LATERAL (SELECT count(*) AS orders FROM orders o
+                              WHERE o.store_id = m.store_id AND o.session_id = m.id) AS sizes
          ORDER BY m.closed_at DESC, m.id DESC LIMIT p_limit OFFSET p_offset
     ), page AS (
-        SELECT id FROM (SELECT id, sum(orders) OVER (ORDER BY closed_at DESC, id DESC) - orders AS before
+        SELECT store_id, id FROM (SELECT store_id, id, sum(orders) OVER (ORDER BY closed_at DESC, id DESC) - orders AS before
                           FROM limited) AS running
          WHERE before < p_budget
     )
     SELECT CASE WHEN EXISTS (SELECT 1 FROM target) THEN json_build_object(
         'items', (SELECT coalesce(json_agg(closed_session_json(s) ORDER BY s.closed_at DESC, s.id DESC), '[]')
-                    FROM page JOIN table_sessions s ON s.id = page.id),
+                    FROM page JOIN table_sessions s ON s.store_id = page.store_id AND s.id = page.id),
         'total', (SELECT count(*) FROM matching),
         'limit', p_limit,
         'offset', p_offset) END
@@ -126,7 +130,7 @@ CREATE OR REPLACE FUNCTION option_group_json(g option_groups) RETURNS json LANGU
         'id', g.id, 'name', g.name, 'min', g.min_select, 'max', g.max_select, 'sort_order', g.sort_order,
         'translations', g.translations,
         'options', (SELECT coalesce(json_agg(option_json(o) ORDER BY o.sort_order, o.id), '[]'::json)
-                      FROM options o WHERE o.group_id = g.id))
+                      FROM options o WHERE o.store_id = g.store_id AND o.group_id = g.id))
 $$;
 
 -- MenuItem: a menu item as staff manage it, with its option groups in display order.
@@ -136,7 +140,7 @@ CREATE OR REPLACE FUNCTION menu_item_json(i menu_items) RETURNS json LANGUAGE sq
         'price', i.price, 'image_url', i.image_url, 'sort_order', i.sort_order, 'available', i.available,
         'sold_out_until', i.sold_out_until, 'station_id', i.station_id, 'translations', i.translations,
         'option_groups', (SELECT coalesce(json_agg(option_group_json(g) ORDER BY g.sort_order, g.id), '[]'::json)
-                            FROM option_groups g WHERE g.menu_item_id = i.id))
+                            FROM option_groups g WHERE g.store_id = i.store_id AND g.menu_item_id = i.id))
 $$;
 
 -- Menu: the tablet's whole menu in one language (at most 12 MB within the bounds of migrations 0005
@@ -168,11 +172,13 @@ CREATE OR REPLACE FUNCTION menu_json(p_store_id bigint, p_languages text[]) RETU
                                                                        'name', coalesce(o.translations -> l.lang ->> 'name', o.name),
                                                                        'price_delta', o.price_delta, 'available', o.available)
                                                                    ORDER BY o.sort_order, o.id)
-                                                              FROM options o WHERE o.group_id = g.id), '[]'))
+                                                              FROM options o
+                                                             WHERE o.store_id = g.store_id AND o.group_id = g.id), '[]'))
                                                    ORDER BY g.sort_order, g.id)
-                                              FROM option_groups g WHERE g.menu_item_id = i.id), '[]'))
+                                              FROM option_groups g
+                                             WHERE g.store_id = i.store_id AND g.menu_item_id = i.id), '[]'))
                                    ORDER BY i.sort_order, i.id)
-                              FROM menu_items i WHERE i.category_id = c.id), '[]'))
+                              FROM menu_items i WHERE i.store_id = c.store_id AND i.category_id = c.id), '[]'))
                    ORDER BY c.sort_order, c.id)
               FROM menu_categories c WHERE c.store_id = s.id), '[]'))::text, 'UTF8')
       FROM stores s
@@ -249,9 +255,10 @@ CREATE OR REPLACE FUNCTION ticket_json(t tickets) RETURNS json LANGUAGE sql STAB
         'note', o.note,
         'lines', (SELECT coalesce(json_agg(json_build_object(
                          'name', l.name, 'quantity', l.quantity, 'options', l.options) ORDER BY l.line_no), '[]'::json)
-                    FROM order_lines l WHERE l.order_id = t.order_id AND l.station_id = t.line_station_id),
+                    FROM order_lines l
+                   WHERE l.store_id = t.store_id AND l.order_id = t.order_id AND l.station_id = t.line_station_id),
         'created_at', t.created_at, 'done_at', t.done_at)
-      FROM orders o WHERE o.id = t.order_id
+      FROM orders o WHERE o.store_id = t.store_id AND o.id = t.order_id
 $$;
 
 -- Kitchen tickets (migration 0009): when an order commits, one ticket per station its lines go to
@@ -264,7 +271,7 @@ BEGIN
     SELECT NEW.store_id, NEW.id, s.id, s.id, s.name
       FROM stations s
      WHERE s.store_id = NEW.store_id
-       AND s.id IN (SELECT l.station_id FROM order_lines l WHERE l.order_id = NEW.id)
+       AND s.id IN (SELECT l.station_id FROM order_lines l WHERE l.store_id = NEW.store_id AND l.order_id = NEW.id)
      ORDER BY s.sort_order, s.id;
     RETURN NULL;
 END
@@ -276,7 +283,8 @@ CREATE OR REPLACE FUNCTION tickets_record_event() RETURNS trigger LANGUAGE plpgs
 BEGIN
     IF TG_OP = 'INSERT' OR (OLD.done_at IS NULL AND NEW.done_at IS NOT NULL) THEN
         PERFORM record_event(NEW.store_id, CASE WHEN TG_OP = 'INSERT' THEN 'ticket.created' ELSE 'ticket.done' END,
-                             (SELECT o.table_id FROM orders o WHERE o.id = NEW.order_id), ticket_json(NEW));
+                             (SELECT o.table_id FROM orders o WHERE o.store_id = NEW.store_id AND o.id = NEW.order_id),
+                             ticket_json(NEW));
     END IF;
     RETURN NULL;
 END
@@ -287,7 +295,7 @@ $$;
 CREATE OR REPLACE FUNCTION orders_complete_tickets() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE tickets SET done_at = greatest(clock_timestamp(), created_at)
-     WHERE order_id = NEW.id AND done_at IS NULL;
+     WHERE store_id = NEW.store_id AND order_id = NEW.id AND done_at IS NULL;
     RETURN NULL;
 END
 $$;

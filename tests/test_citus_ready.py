@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-# Migration 0010's schema does not hold yet: docs/scaling.md, section 1, lists every key and reference
-# not led by store_id.
-NOT_YET = pytest.mark.xfail(strict=True, reason="keys not led by store_id yet: docs/scaling.md section 1")
+from tableorder import db
 
 # Tables with a store_id column that are not distributed with the store's rows, each with why.
 EXCEPTIONS = {
@@ -34,11 +32,6 @@ async def _store_owned(conn: asyncpg.Connection) -> set[str]:
         " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'store_id' AND NOT a.attisdropped"
         " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')")
     return {row["relname"] for row in rows} - set(EXCEPTIONS)
-
-
-async def _columns(conn: asyncpg.Connection, query: str) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(query)
-    return rows
 
 
 # Every key and every unique index of a public table, with its columns in order.
@@ -71,16 +64,13 @@ SELECT c.relname, i.relname, 'i',
 
 @pytest.fixture
 async def catalog(database_url: str) -> tuple[set[str], list[asyncpg.Record]]:
-    from tableorder import db
-
     conn = await asyncpg.connect(db.asyncpg_dsn(database_url))
     try:
-        return await _store_owned(conn), await _columns(conn, KEYS)
+        return await _store_owned(conn), list(await conn.fetch(KEYS))
     finally:
         await conn.close()
 
 
-@NOT_YET
 async def test_every_store_owned_table_has_a_primary_key_led_by_store_id(
         catalog: tuple[set[str], list[asyncpg.Record]]) -> None:
     owned, keys = catalog
@@ -90,7 +80,6 @@ async def test_every_store_owned_table_has_a_primary_key_led_by_store_id(
     assert wrong == {}, f"primary keys not led by store_id: {wrong}"
 
 
-@NOT_YET
 async def test_every_unique_key_of_a_store_owned_table_begins_with_store_id(
         catalog: tuple[set[str], list[asyncpg.Record]]) -> None:
     owned, keys = catalog
@@ -100,7 +89,6 @@ async def test_every_unique_key_of_a_store_owned_table_begins_with_store_id(
     assert wrong == {}, f"unique keys not led by store_id: {wrong}"
 
 
-@NOT_YET
 async def test_every_reference_to_a_store_owned_table_carries_store_id(
         catalog: tuple[set[str], list[asyncpg.Record]]) -> None:
     """A foreign key to another store-owned table is (store_id, x_id) -> (store_id, id); a table that

@@ -66,7 +66,7 @@ WITH chosen AS (
            g.sort_order AS group_sort
       FROM unnest($5::integer[], $6::bigint[]) AS c(line, id)
       JOIN options o ON o.id = c.id AND o.store_id = $1 AND o.available
-      JOIN option_groups g ON g.id = o.group_id
+      JOIN option_groups g ON g.store_id = $1 AND g.id = o.group_id
 ), priced AS (
     SELECT r.n, r.id, m.name, m.price, r.quantity, coalesce(x.options, '[]') AS options,
            coalesce(x.price, 0) AS options_price
@@ -100,8 +100,9 @@ WITH chosen AS (
       FROM target, counter
     RETURNING *
 ), new_lines AS (
-    INSERT INTO order_lines (order_id, line_no, menu_item_id, name, unit_price, quantity, options, options_price)
-    SELECT o.id, p.n, p.id, p.name, p.price, p.quantity, p.options, p.options_price FROM new_order o, priced p
+    INSERT INTO order_lines (store_id, order_id, line_no, menu_item_id, name, unit_price, quantity, options,
+                             options_price)
+    SELECT $1, o.id, p.n, p.id, p.name, p.price, p.quantity, p.options, p.options_price FROM new_order o, priced p
 ), document AS (
     SELECT json_build_object(
         'id', o.id, 'order_no', o.order_no, 'table_id', o.table_id, 'table_number', o.table_number,
@@ -124,7 +125,7 @@ SELECT doc::text FROM document
 OPEN_SESSION = """
 INSERT INTO table_sessions (store_id, table_id, table_number)
 SELECT t.store_id, t.id, t.number FROM tables t WHERE t.id = $2 AND t.store_id = $1
-ON CONFLICT (table_id) WHERE closed_at IS NULL DO NOTHING
+ON CONFLICT (store_id, table_id) WHERE closed_at IS NULL DO NOTHING
 """
 
 

@@ -70,7 +70,7 @@ async def revoke_token(conn: asyncpg.Pool, store_id: int, token_id: str, expires
     """Lists a logged-out token until it would have expired anyway (the trigger tells the replicas)."""
     await conn.execute(
         "INSERT INTO revoked_tokens (jti, store_id, expires_at) VALUES ($1::uuid, $2, to_timestamp($3)) "
-        "ON CONFLICT (jti) DO NOTHING", token_id, store_id, expires_at)
+        "ON CONFLICT (store_id, jti) DO NOTHING", token_id, store_id, expires_at)
 
 
 async def find_admin_by_id(conn: asyncpg.Pool, store_id: int, admin_id: int) -> asyncpg.Record | None:
@@ -103,7 +103,7 @@ SELECT CASE WHEN $1::text = 'admin'
                          OR (a.kept_token = $5::uuid AND a.kept_version = a.credential_version)
                     FROM admins a WHERE a.id = $2 AND a.store_id = $3)
             ELSE (SELECT t.credential_version = $4 FROM tables t WHERE t.id = $2 AND t.store_id = $3) END
-       AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $5::uuid)
+       AND NOT EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.store_id = $3 AND r.jti = $5::uuid)
 """
 
 KEY_FIND = "SELECT id, store_id, scopes FROM api_keys WHERE prefix = $1 AND secret_hash = $2"

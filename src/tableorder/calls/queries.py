@@ -17,7 +17,7 @@ WITH target AS (
 ), created AS (
     INSERT INTO staff_calls (store_id, table_id, table_number, reason, note)
     SELECT $1, target.id, target.number, $3, $4 FROM target
-    ON CONFLICT (table_id, reason) WHERE resolved_at IS NULL DO NOTHING
+    ON CONFLICT (store_id, table_id, reason) WHERE resolved_at IS NULL DO NOTHING
     RETURNING call_json(staff_calls)::text AS document
 )
 SELECT (SELECT document FROM created) AS created, EXISTS (SELECT 1 FROM target) AS table_exists
@@ -25,7 +25,8 @@ SELECT (SELECT document FROM created) AS created, EXISTS (SELECT 1 FROM target) 
 
 # A new statement, so a new snapshot: it sees the open call a concurrent press committed.
 OPEN_CALL = """
-SELECT call_json(c)::text FROM staff_calls c WHERE c.table_id = $1 AND c.reason = $2 AND c.resolved_at IS NULL
+SELECT call_json(c)::text FROM staff_calls c
+ WHERE c.store_id = $1 AND c.table_id = $2 AND c.reason = $3 AND c.resolved_at IS NULL
 """
 
 
@@ -41,7 +42,7 @@ async def create_call(pool: asyncpg.Pool, store_id: int, table_id: int, reason: 
             return None
         if row["created"] is not None:
             return row["created"], True
-        document: str | None = await pool.fetchval(OPEN_CALL, table_id, reason)
+        document: str | None = await pool.fetchval(OPEN_CALL, store_id, table_id, reason)
         if document is not None:
             return document, False
     # Staff resolved five calls of this reason during one press: say so, never a 500.

@@ -28,11 +28,11 @@ BATCH = 500
 # now(), not clock_timestamp(): the index is searched with a value fixed for the statement.
 RESTORE_DUE = """
 WITH due AS (
-    SELECT id FROM menu_items WHERE sold_out_until <= now()
+    SELECT store_id, id FROM menu_items WHERE sold_out_until <= now()
      ORDER BY sold_out_until LIMIT $1 FOR UPDATE SKIP LOCKED
 )
 UPDATE menu_items m SET available = true, sold_out_until = NULL, updated_at = now()
-  FROM due WHERE m.id = due.id
+  FROM due WHERE m.store_id = due.store_id AND m.id = due.id
 """
 
 

@@ -56,7 +56,7 @@ async def table_orders(pool: asyncpg.Pool, store_id: int, table_id: int) -> byte
 ORDERS = """
 SELECT order_json(o)::text AS document, o.created_at, o.id
   FROM orders o
-  JOIN table_sessions s ON s.id = o.session_id
+  JOIN table_sessions s ON s.store_id = o.store_id AND s.id = o.session_id
   JOIN stores st ON st.id = o.store_id
  WHERE o.store_id = $1
    AND ($7 OR s.closed_at IS NULL)
@@ -112,11 +112,12 @@ SET_STATUS = """
 WITH target AS (SELECT id, status FROM orders WHERE id = $1 AND store_id = $2),
 moved AS (
     UPDATE orders o SET status = $3 FROM target
-     WHERE o.id = target.id AND target.status <> $3
+     WHERE o.store_id = $2 AND o.id = target.id AND target.status <> $3
     RETURNING order_json(o)::text AS document
 )
 SELECT (SELECT document FROM moved) AS moved,
-       (SELECT order_json(o)::text FROM orders o JOIN target ON o.id = target.id AND target.status = $3) AS unchanged
+       (SELECT order_json(o)::text FROM orders o JOIN target ON o.store_id = $2 AND o.id = target.id
+                                                                 AND target.status = $3) AS unchanged
 """
 
 

@@ -87,8 +87,9 @@ async def route_categories(conn: asyncpg.Connection, store_id: int, station_id: 
 OPEN_TICKETS = """
 SELECT CASE WHEN EXISTS (SELECT 1 FROM stations WHERE id = $1 AND store_id = $2) THEN
        (SELECT coalesce(json_agg(ticket_json(q.t) ORDER BY (q.t).created_at, (q.t).id), '[]')
-          FROM (SELECT t FROM tickets t JOIN orders o ON o.id = t.order_id
-                 WHERE t.station_id = $1 AND t.done_at IS NULL AND o.status IN ('pending', 'preparing')
+          FROM (SELECT t FROM tickets t JOIN orders o ON o.store_id = t.store_id AND o.id = t.order_id
+                 WHERE t.store_id = $2 AND t.station_id = $1 AND t.done_at IS NULL
+                   AND o.status IN ('pending', 'preparing')
                  ORDER BY t.created_at, t.id LIMIT $3) AS q) END::text
 """
 
@@ -100,29 +101,32 @@ async def open_tickets(pool: asyncpg.Pool, store_id: int, station_id: int) -> st
 
 # Marking a ticket done, in one transaction (see mark_done).
 TICKET_ORDER = """
-SELECT t.order_id, o.table_id FROM tickets t JOIN orders o ON o.id = t.order_id WHERE t.id = $1 AND t.store_id = $2
+SELECT t.order_id, o.table_id FROM tickets t JOIN orders o ON o.store_id = t.store_id AND o.id = t.order_id
+ WHERE t.id = $1 AND t.store_id = $2
 """
-LOCK_TABLE = "SELECT true FROM tables WHERE id = $1 FOR SHARE"
-LOCK_ORDER = "SELECT table_id FROM orders WHERE id = $1 FOR NO KEY UPDATE"
+LOCK_TABLE = "SELECT true FROM tables WHERE store_id = $1 AND id = $2 FOR SHARE"
+LOCK_ORDER = "SELECT table_id FROM orders WHERE store_id = $1 AND id = $2 FOR NO KEY UPDATE"
 # The order completes when this ticket is its last open one (a ticket of a deleted station, which no
 # display lists any more, holds nothing back); only an order still being made (pending, preparing)
 # of an open session (a closed session's orders are settled history). Completing it closes its other
 # open tickets (orders_complete_tickets).
 COMPLETE_ORDER = """
 UPDATE orders o SET status = 'completed'
- WHERE o.id = $1 AND o.status IN ('pending', 'preparing')
-   AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.order_id = o.id AND t.done_at IS NULL AND t.id <> $2
-                      AND t.station_id IS NOT NULL)
-   AND EXISTS (SELECT 1 FROM table_sessions s WHERE s.id = o.session_id AND s.closed_at IS NULL)
+ WHERE o.store_id = $1 AND o.id = $2 AND o.status IN ('pending', 'preparing')
+   AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.store_id = o.store_id AND t.order_id = o.id AND t.done_at IS NULL
+                      AND t.id <> $3 AND t.station_id IS NOT NULL)
+   AND EXISTS (SELECT 1 FROM table_sessions s WHERE s.store_id = o.store_id AND s.id = o.session_id
+                  AND s.closed_at IS NULL)
 """
 # Done now, or (already done, or just done by the order's completion) as it is.
 MARK_DONE = """
 WITH done AS (
     UPDATE tickets SET done_at = greatest(clock_timestamp(), created_at)
-     WHERE id = $1 AND done_at IS NULL
+     WHERE store_id = $1 AND id = $2 AND done_at IS NULL
     RETURNING ticket_json(tickets)::text AS document
 )
-SELECT coalesce((SELECT document FROM done), (SELECT ticket_json(t)::text FROM tickets t WHERE t.id = $1))
+SELECT coalesce((SELECT document FROM done),
+                (SELECT ticket_json(t)::text FROM tickets t WHERE t.store_id = $1 AND t.id = $2))
 """
 
 
@@ -143,11 +147,11 @@ async def mark_done(pool: asyncpg.Pool, store_id: int, ticket_id: int) -> str | 
         order_id, table_id = row["order_id"], row["table_id"]
         for _ in range(5):  # the order may move to another table meanwhile (bounded; it rarely does)
             if table_id is not None:
-                await conn.execute(LOCK_TABLE, table_id)
-            locked_table_id = await conn.fetchval(LOCK_ORDER, order_id)
+                await conn.execute(LOCK_TABLE, store_id, table_id)
+            locked_table_id = await conn.fetchval(LOCK_ORDER, store_id, order_id)
             if locked_table_id == table_id:
                 break
             table_id = locked_table_id
-        await conn.execute(COMPLETE_ORDER, order_id, ticket_id)
-        document: str = await conn.fetchval(MARK_DONE, ticket_id)
+        await conn.execute(COMPLETE_ORDER, store_id, order_id, ticket_id)
+        document: str = await conn.fetchval(MARK_DONE, store_id, ticket_id)
         return document

@@ -77,12 +77,12 @@ class AdminTableController(Controller):
         async with state.pool.acquire() as conn, conn.transaction():
             if not await queries.lock_table(conn, principal.store_id, table_id):
                 raise not_found("Table")
-            if await queries.has_open_session(conn, table_id):
+            if await queries.has_open_session(conn, principal.store_id, table_id):
                 raise conflict("The table has an open session; close it first.")
             # Its open staff calls (a party that never ordered) are answered first, so the board hears
             # call.resolved instead of keeping them until it reloads.
-            await queries.resolve_calls(conn, table_id)
-            await queries.delete_table(conn, table_id)
+            await queries.resolve_calls(conn, principal.store_id, table_id)
+            await queries.delete_table(conn, principal.store_id, table_id)
         state.credentials.changed_here(principal.store_id)
 
     @post("/{table_id:int}/close-session", operation_id="CloseTableSession", security=api_key("tables:write"),
@@ -96,10 +96,10 @@ class AdminTableController(Controller):
         async with state.pool.acquire() as conn, conn.transaction():
             if not await queries.lock_table(conn, principal.store_id, table_id):
                 raise not_found("Table")
-            document = await queries.close_session(conn, table_id)
+            document = await queries.close_session(conn, principal.store_id, table_id)
             if document is not None:
                 # The guests left: their open calls are answered too.
-                await queries.resolve_calls(conn, table_id)
+                await queries.resolve_calls(conn, principal.store_id, table_id)
         if document is None:
             raise conflict("The table has no open session.")
         return raw_json(document)
@@ -161,15 +161,15 @@ async def _move(conn: asyncpg.Connection, store_id: int, from_id: int, to_id: in
     numbers = await queries.lock_tables(conn, store_id, from_id, to_id)
     if len(numbers) < 2:
         raise not_found("Table")
-    sessions = await queries.open_sessions(conn, [from_id, to_id])
+    sessions = await queries.open_sessions(conn, store_id, [from_id, to_id])
     source, target = sessions.get(from_id), sessions.get(to_id)
     if source is None:
         raise conflict("The table has no open session.")
-    if target is not None and max_orders and await queries.orders_held(conn, [source, target]) > max_orders:
+    if target is not None and max_orders and await queries.orders_held(conn, store_id, [source, target]) > max_orders:
         raise ProblemError(409, f"Together the two sessions hold more than {max_orders} orders, the most one "
                                 "session may hold; close one of them first.", slug="session-full")
     await queries.move_session(conn, store_id, source, target, from_id, (to_id, numbers[to_id]))
-    from_table = await queries.table_document(conn, from_id)
-    to_table = await queries.table_document(conn, to_id)
+    from_table = await queries.table_document(conn, store_id, from_id)
+    to_table = await queries.table_document(conn, store_id, to_id)
     merged = "true" if target is not None else "false"
     return f'{{"from_table":{from_table},"to_table":{to_table},"merged":{merged}}}'

@@ -47,25 +47,26 @@ async def lock_table(conn: asyncpg.Connection, store_id: int, table_id: int) -> 
     return bool(found)
 
 
-async def has_open_session(conn: asyncpg.Connection, table_id: int) -> bool:
+async def has_open_session(conn: asyncpg.Connection, store_id: int, table_id: int) -> bool:
     found = await conn.fetchval(
-        "SELECT true FROM table_sessions WHERE table_id = $1 AND closed_at IS NULL", table_id)
+        "SELECT true FROM table_sessions WHERE store_id = $1 AND table_id = $2 AND closed_at IS NULL",
+        store_id, table_id)
     return bool(found)
 
 
-async def delete_table(conn: asyncpg.Connection, table_id: int) -> None:
-    await conn.execute("DELETE FROM tables WHERE id = $1", table_id)
+async def delete_table(conn: asyncpg.Connection, store_id: int, table_id: int) -> None:
+    await conn.execute("DELETE FROM tables WHERE store_id = $1 AND id = $2", store_id, table_id)
 
 
-async def close_session(conn: asyncpg.Connection, table_id: int) -> str | None:
+async def close_session(conn: asyncpg.Connection, store_id: int, table_id: int) -> str | None:
     """Closes the open session (if any) and returns its summary."""
     document: str | None = await conn.fetchval(
         """
         UPDATE table_sessions SET closed_at = greatest(clock_timestamp(), started_at)
-         WHERE table_id = $1 AND closed_at IS NULL
+         WHERE store_id = $1 AND table_id = $2 AND closed_at IS NULL
         RETURNING session_json(table_sessions)::text
         """,
-        table_id)
+        store_id, table_id)
     return document
 
 
@@ -73,12 +74,12 @@ async def close_session(conn: asyncpg.Connection, table_id: int) -> str | None:
 # call.resolved, before the deferred table.session_closed.
 RESOLVE_CALLS = """
 UPDATE staff_calls SET resolved_at = greatest(clock_timestamp(), created_at)
- WHERE table_id = $1 AND resolved_at IS NULL
+ WHERE store_id = $1 AND table_id = $2 AND resolved_at IS NULL
 """
 
 
-async def resolve_calls(conn: asyncpg.Connection, table_id: int) -> None:
-    await conn.execute(RESOLVE_CALLS, table_id)
+async def resolve_calls(conn: asyncpg.Connection, store_id: int, table_id: int) -> None:
+    await conn.execute(RESOLVE_CALLS, store_id, table_id)
 
 
 # --- moving and merging a session ---------------------------------------------------------------------
@@ -98,34 +99,38 @@ SELECT t.id, t.number FROM tables t WHERE t.id = ANY($2::bigint[]) AND t.store_i
  ORDER BY t.id FOR NO KEY UPDATE NOWAIT
 """
 LOCK_MOVING = """
-WITH o AS (SELECT id FROM orders WHERE session_id = $1 ORDER BY id FOR NO KEY UPDATE NOWAIT),
-     s AS (SELECT id FROM table_sessions WHERE id = $1 FOR UPDATE NOWAIT),
-     c AS (SELECT id FROM staff_calls WHERE table_id = $2 AND resolved_at IS NULL ORDER BY id FOR UPDATE NOWAIT)
+WITH o AS (SELECT id FROM orders WHERE store_id = $1 AND session_id = $2 ORDER BY id FOR NO KEY UPDATE NOWAIT),
+     s AS (SELECT id FROM table_sessions WHERE store_id = $1 AND id = $2 FOR UPDATE NOWAIT),
+     c AS (SELECT id FROM staff_calls WHERE store_id = $1 AND table_id = $3 AND resolved_at IS NULL ORDER BY id
+            FOR UPDATE NOWAIT)
 SELECT (SELECT count(*) FROM o) + (SELECT count(*) FROM s) + (SELECT count(*) FROM c)
 """
-OPEN_SESSIONS = "SELECT table_id, id FROM table_sessions WHERE table_id = ANY($1::bigint[]) AND closed_at IS NULL"
-ORDERS_HELD = "SELECT count(*) FROM orders WHERE session_id = ANY($1::bigint[])"
+OPEN_SESSIONS = """
+SELECT table_id, id FROM table_sessions WHERE store_id = $1 AND table_id = ANY($2::bigint[]) AND closed_at IS NULL
+"""
+ORDERS_HELD = "SELECT count(*) FROM orders WHERE store_id = $1 AND session_id = ANY($2::bigint[])"
 # The orders follow their session (merged: into the target's); updated_at says they changed.
 REHOME_ORDERS = """
-UPDATE orders SET session_id = $2, table_id = $3, table_number = $4, updated_at = clock_timestamp()
- WHERE session_id = $1
+UPDATE orders SET session_id = $3, table_id = $4, table_number = $5, updated_at = clock_timestamp()
+ WHERE store_id = $1 AND session_id = $2
 """
-MOVE_SESSION = "UPDATE table_sessions SET table_id = $2, table_number = $3 WHERE id = $1"
+MOVE_SESSION = "UPDATE table_sessions SET table_id = $3, table_number = $4 WHERE store_id = $1 AND id = $2"
 # A merged session leaves no trace of its own: its orders are the target session's now, and an empty
 # closed session would show in the table's history (and announce table.session_closed) for nobody.
-DROP_SESSION = "DELETE FROM table_sessions WHERE id = $1"
+DROP_SESSION = "DELETE FROM table_sessions WHERE store_id = $1 AND id = $2"
 # The table's open calls go with its guests, except a reason the target already has open: that call
 # stands for both, and the moved one is resolved (call.resolved).
 MOVE_CALLS = """
-UPDATE staff_calls c SET table_id = $2, table_number = $3
- WHERE c.table_id = $1 AND c.resolved_at IS NULL
-   AND NOT EXISTS (SELECT 1 FROM staff_calls d WHERE d.table_id = $2 AND d.reason = c.reason AND d.resolved_at IS NULL)
+UPDATE staff_calls c SET table_id = $3, table_number = $4
+ WHERE c.store_id = $1 AND c.table_id = $2 AND c.resolved_at IS NULL
+   AND NOT EXISTS (SELECT 1 FROM staff_calls d WHERE d.store_id = $1 AND d.table_id = $3 AND d.reason = c.reason
+                      AND d.resolved_at IS NULL)
 """
 RECORD_MOVED = """
 SELECT record_event($1, 'table.session_moved', $2, session_moved_json(f, t, $5, $6))
-  FROM tables f, tables t WHERE f.id = $3 AND t.id = $4
+  FROM tables f, tables t WHERE f.store_id = $1 AND f.id = $3 AND t.store_id = $1 AND t.id = $4
 """
-TABLE_DOCUMENT = "SELECT table_json(t)::text FROM tables t WHERE t.id = $1"
+TABLE_DOCUMENT = "SELECT table_json(t)::text FROM tables t WHERE t.store_id = $1 AND t.id = $2"
 
 
 async def lock_tables(conn: asyncpg.Connection, store_id: int, from_id: int, to_id: int) -> dict[int, int]:
@@ -134,14 +139,14 @@ async def lock_tables(conn: asyncpg.Connection, store_id: int, from_id: int, to_
     return {row["id"]: row["number"] for row in rows}
 
 
-async def open_sessions(conn: asyncpg.Connection, table_ids: list[int]) -> dict[int, int]:
+async def open_sessions(conn: asyncpg.Connection, store_id: int, table_ids: list[int]) -> dict[int, int]:
     """{table id: its open session's id} of those tables that have one."""
-    rows = await conn.fetch(OPEN_SESSIONS, table_ids)
+    rows = await conn.fetch(OPEN_SESSIONS, store_id, table_ids)
     return {row["table_id"]: row["id"] for row in rows}
 
 
-async def orders_held(conn: asyncpg.Connection, session_ids: list[int]) -> int:
-    held: int = await conn.fetchval(ORDERS_HELD, session_ids)
+async def orders_held(conn: asyncpg.Connection, store_id: int, session_ids: list[int]) -> int:
+    held: int = await conn.fetchval(ORDERS_HELD, store_id, session_ids)
     return held
 
 
@@ -152,23 +157,23 @@ async def move_session(conn: asyncpg.Connection, store_id: int, session_id: int,
     for both tables. Both tables must be locked (lock_tables). Raises asyncpg.LockNotAvailableError,
     having changed nothing, when a row it changes is locked. Returns the session the orders are in."""
     to_id, to_number = to_table
-    await conn.execute(LOCK_MOVING, session_id, from_table)
+    await conn.execute(LOCK_MOVING, store_id, session_id, from_table)
     lands_in = target_session_id if target_session_id is not None else session_id
-    await conn.execute(REHOME_ORDERS, session_id, lands_in, to_id, to_number)
+    await conn.execute(REHOME_ORDERS, store_id, session_id, lands_in, to_id, to_number)
     if target_session_id is None:
-        await conn.execute(MOVE_SESSION, session_id, to_id, to_number)
+        await conn.execute(MOVE_SESSION, store_id, session_id, to_id, to_number)
     else:
-        await conn.execute(DROP_SESSION, session_id)
-    await conn.execute(MOVE_CALLS, from_table, to_id, to_number)
-    await conn.execute(RESOLVE_CALLS, from_table)
+        await conn.execute(DROP_SESSION, store_id, session_id)
+    await conn.execute(MOVE_CALLS, store_id, from_table, to_id, to_number)
+    await conn.execute(RESOLVE_CALLS, store_id, from_table)
     for table_id in (from_table, to_id):
         await conn.execute(RECORD_MOVED, store_id, table_id, from_table, to_id, lands_in,
                            target_session_id is not None)
     return lands_in
 
 
-async def table_document(conn: asyncpg.Connection, table_id: int) -> str:
-    document: str = await conn.fetchval(TABLE_DOCUMENT, table_id)
+async def table_document(conn: asyncpg.Connection, store_id: int, table_id: int) -> str:
+    document: str = await conn.fetchval(TABLE_DOCUMENT, store_id, table_id)
     return document
 
 
