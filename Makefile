@@ -41,10 +41,13 @@ test: $(INSTALLED) $(NODE_TOOLS)
 	$(BIN)/python -m pytest -m "not topology"
 
 ## The production topology as processes: PostgreSQL primary + streaming replica, two backends, nginx
-## with nginx/nginx.conf over TLS, and its faults (installs nginx and openssl with apt when missing).
+## with nginx/nginx.conf over TLS, and its faults; once with EVENT_BUS=postgres, once with EVENT_BUS=nats
+## (a nats-server) and PgBouncer in transaction mode in front of the primary (installs nginx, openssl
+## and pgbouncer with apt when missing).
 topology-test: $(INSTALLED)
 	$(call need_debian,nginx,nginx)
 	$(call need_debian,openssl,openssl)
+	$(call need_debian_file,/usr/sbin/pgbouncer,pgbouncer)
 	$(call need_debian,chromium,chromium)
 	$(BIN)/python -m pytest -m topology tests/test_topology.py
 

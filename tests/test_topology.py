@@ -1,6 +1,10 @@
 """The production topology, for real: PostgreSQL primary + streaming replica, two backends (uvicorn,
 2 workers each), nginx with the repository's nginx/nginx.conf over TLS. `make topology-test`.
 
+Every test runs against both event buses: EVENT_BUS=postgres (the relay NOTIFYs, every worker LISTENs
+on the primary) and EVENT_BUS=nats with a real nats-server, where nothing LISTENs and so the backends,
+the CLI and the migration reach the primary through PgBouncer in transaction pool mode.
+
 The stack is ops/topology/stack.py; the tests run in file order and the fault tests come last.
 """
 
@@ -21,8 +25,9 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from ops.topology.stack import ROOT, VENV_BIN, Postgres, Topology
+from ops.topology.stack import ROOT, VENV_BIN, Postgres, Topology, pgbouncer_binary
 
+from tableorder.events.relay import LOCK_KEYS
 from tests.sse import EventStream, Message
 
 pytestmark = [
@@ -41,9 +46,22 @@ def cli(topology: Topology, *args: str) -> None:
                    env={**topology.backend_env()})
 
 
-@pytest.fixture(scope="module")
-def topology() -> Iterator[Topology]:
-    stack = Topology().start()
+def require_pgbouncer() -> None:
+    """PgBouncer (Debian's package; make topology-test installs it), else skip; under CI=true, fail."""
+    try:
+        pgbouncer_binary()
+    except RuntimeError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="module", params=["postgres", "nats"], ids=["bus=postgres", "bus=nats+pgbouncer"])
+def topology(request: pytest.FixtureRequest) -> Iterator[Topology]:
+    if request.param == "nats":
+        require_pgbouncer()
+    # The primary logs every statement: what ran on it, from which client (see the LISTEN test).
+    stack = Topology(request.param, log_statements=True).start()
     try:
         cli(stack, "create-store", "--code", "topo", "--name", "Topology Bistro", "--admin-username", "admin",
             "--admin-password", ADMIN_PASSWORD)
@@ -317,7 +335,8 @@ async def test_menu_and_history_reads_go_to_the_replica_writes_and_listen_stay_o
     on_primary = read_connections(topology, "primary")
     assert not any(line.startswith("tableorder-read-") for line in on_primary), on_primary
     listeners = [line for line in on_primary if line.startswith("tableorder-listener-")]
-    assert len(listeners) == 4, on_primary  # one per worker: 2 backends × 2 workers
+    # postgres bus: one per worker (2 backends × 2 workers); nats: none
+    assert len(listeners) == (4 if topology.bus == "postgres" else 0), on_primary
 
 
 async def test_a_read_after_a_write_never_sees_a_lagging_replica(
@@ -341,6 +360,92 @@ async def test_a_read_after_a_write_never_sees_a_lagging_replica(
         assert all(page["total"] == 1 and page["items"][0]["id"] == closed.json()["id"] for page in pages)
     finally:
         topology.replica.psql("SELECT pg_wal_replay_resume()")
+
+
+# --- how events reach the replicas: LISTEN, or NATS with everything through PgBouncer ------------------
+
+LISTEN_STATEMENT = re.compile(r"LOG:\s+(?:statement|execute [^:]*):\s+LISTEN\b", re.IGNORECASE)
+
+
+def worker_pids(topology: Topology) -> set[int]:
+    return {pid for backend in topology.backends for pid in backend.worker_pids()}
+
+
+def event_connections(topology: Topology) -> set[int]:
+    """The workers (by pid) whose event connection is up: on the postgres bus the LISTEN connection on
+    the primary; on nats the relay's election connection, a client of PgBouncer."""
+    if topology.pgbouncer is None:
+        names = [line.partition("|")[0] for line in read_connections(topology, "primary")]
+        prefix = "tableorder-listener-"
+    else:
+        names = [client["application_name"] for client in topology.pgbouncer.show("CLIENTS")]
+        prefix = "tableorder-relay-"
+    return {int(name.removeprefix(prefix)) for name in names if name.startswith(prefix)}
+
+
+def relay_lock_holders(topology: Topology) -> list[str]:
+    """application_name of every session on the primary holding the relay's election lock."""
+    key = LOCK_KEYS[topology.bus]
+    out = topology.primary.psql(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+        "WHERE l.locktype = 'advisory' AND l.granted "
+        f"AND (l.classid::bigint << 32 | l.objid::bigint) = {key}")
+    return out.splitlines()
+
+
+async def relay_states(backend_url: str) -> list[str]:
+    """`relay` of readiness answers from a backend: a burst of requests at once on connections of
+    their own, so that both of its workers (which race to accept) answer some."""
+    async def one() -> str:
+        async with httpx.AsyncClient() as client:
+            response = await client.get(backend_url + "/health/ready")
+            assert response.status_code == 200, response.text
+            state: str = response.json()["relay"]
+            return state
+
+    return list(await asyncio.gather(*(one() for _ in range(8))))
+
+
+async def test_one_relay_is_elected_and_only_the_postgres_bus_listens(topology: Topology) -> None:
+    workers = worker_pids(topology)
+    assert len(workers) == 4
+    # One relay holds the election lock, in one of the four workers; through PgBouncer too, whose
+    # server connection then carries the leader's application_name.
+    [holder] = relay_lock_holders(topology)
+    assert holder.startswith("tableorder-relay-") and int(holder.removeprefix("tableorder-relay-")) in workers
+    leader = int(holder.removeprefix("tableorder-relay-"))
+    # Readiness says so too: `active` from the leader's backend (and only there), `standby` elsewhere.
+    for backend in topology.backends:
+        seen: set[str] = set()
+        deadline = time.monotonic() + 10
+        while "active" not in seen and time.monotonic() < deadline:
+            seen.update(await relay_states(backend.url))
+            if leader not in backend.worker_pids():
+                break
+        assert seen == ({"active", "standby"} if leader in backend.worker_pids() else {"standby"}), (backend.name, seen)
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(backend.url + "/health/ready")).json()["event_bus"] == topology.bus
+
+    assert event_connections(topology) == workers
+    listens = [line for line in topology.primary.log.read_text(errors="replace").splitlines()
+               if LISTEN_STATEMENT.search(line)]
+    activity = topology.primary.psql(
+        "SELECT count(*) FROM pg_stat_activity WHERE query ~* '^\\s*LISTEN\\M' AND pid <> pg_backend_pid()")
+    if topology.pgbouncer is None:
+        # The postgres bus: every worker LISTENs on the primary (each at least once).
+        assert {int(m) for line in listens for m in re.findall(r"tableorder-listener-(\d+)", line)} >= workers
+        return
+    # nats: no session on the primary ever ran LISTEN (its log has every statement since it started) ...
+    assert listens == []
+    assert int(activity) == 0
+    # ... and every session on the primary but ours is a server connection of PgBouncer (their ports
+    # are PgBouncer's local ends): the workers, their relays and the CLI all went through it.
+    sessions = topology.primary.psql(
+        "SELECT client_port FROM pg_stat_activity WHERE backend_type = 'client backend' "
+        "AND datname = 'tableorder' AND pid <> pg_backend_pid()").split()
+    pooled = {server["local_port"] for server in topology.pgbouncer.show("SERVERS")}
+    assert sessions and set(sessions) <= pooled, (sessions, pooled)
+    assert len(sessions) <= topology.pgbouncer.pool_size
 
 
 # --- faults --------------------------------------------------------------------------------------------
@@ -434,7 +539,7 @@ async def test_killing_a_backend_mid_stream_loses_nothing(topology: Topology, sh
     victim.start()
     # Both of its workers, not just the first to answer, are up again before the next test.
     deadline = time.monotonic() + 30
-    while sum(line.startswith("tableorder-listener-") for line in read_connections(topology, "primary")) < 4:
+    while event_connections(topology) != worker_pids(topology):
         assert time.monotonic() < deadline, "the restarted backend's workers did not all come back"
         await asyncio.sleep(0.2)
 

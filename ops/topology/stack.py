@@ -7,11 +7,15 @@
                  ▲                         ▲
                  └──── nginx (nginx/nginx.conf, TLS) ────┘
 
+`Topology(bus="nats")` is the variant for EVENT_BUS=nats: nothing LISTENs, so the backends (and the
+CLI and the migration) reach the primary through PgBouncer in transaction pool mode (Debian's
+pgbouncer), and a nats-server (JetStream, file storage in the stack's directory) carries the events.
+
 Migrations run through `ops/deploy.sh migrate` (DEPLOY_LOCAL=1), the command a deployment runs.
 nginx runs the repository's nginx/nginx.conf with only upstream addresses, listen ports and
 file paths (certificate, pid, logs) substituted; `Topology.nginx_conf_changes` lists them.
 
-`python -m ops.topology.stack` starts the stack and waits (Ctrl-C stops it); tests use `Topology`.
+`python -m ops.topology.stack [--bus nats]` starts the stack and waits (Ctrl-C stops it); tests use `Topology`.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from pathlib import Path
 import httpx
 
 from ops.bench.common import free_port
+from ops.topology.nats import Nats
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -87,7 +92,8 @@ class Postgres:
         subprocess.run([str(postgres_bin() / command[0]), *command[1:]], check=True, capture_output=True,
                        user=self.user, cwd=self.root, timeout=120)
 
-    def init_primary(self) -> Postgres:
+    def init_primary(self, log_statements: bool = False) -> Postgres:
+        """`log_statements`: every statement goes to the log with the session's application_name."""
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-instructions")
         with (self.data / "postgresql.conf").open("a") as conf:
             conf.write(f"""
@@ -99,6 +105,8 @@ wal_level = replica
 max_wal_senders = 5
 hot_standby = on
 """)
+            if log_statements:
+                conf.write("log_statement = 'all'\nlog_line_prefix = '%m [%p] %a: '\n")
         # initdb -A trust already allows `host replication all 127.0.0.1/32`.
         return self
 
@@ -123,6 +131,89 @@ hot_standby = on
         return result.stdout.strip()
 
 
+def pgbouncer_binary() -> str:
+    """Debian's pgbouncer (in /usr/sbin, which a user's PATH may not have)."""
+    found = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin:/usr/local/sbin")
+    if found is None:
+        raise RuntimeError("pgbouncer is missing: apt-get install pgbouncer (make topology-test does)")
+    return found
+
+
+class PgBouncer:
+    """PgBouncer in transaction pool mode in front of one cluster: a server connection belongs to a
+    client for one transaction only, so nothing that lives in a session (LISTEN, session advisory
+    locks, SET, protocol-level prepared statements before PgBouncer 1.21) may be used through it."""
+
+    def __init__(self, root: Path, upstream: Postgres, pool_size: int = 20) -> None:
+        self.root = root
+        self.upstream = upstream
+        self.pool_size = pool_size
+        self.port = free_port()
+        self.ini = root / "pgbouncer.ini"
+        self.log = root / "pgbouncer.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, database: str = "tableorder") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def config(self) -> str:
+        return f"""[databases]
+tableorder = host=127.0.0.1 port={self.upstream.port} dbname=tableorder
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {self.port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {self.root / "userlist.txt"}
+admin_users = postgres
+pool_mode = transaction
+default_pool_size = {self.pool_size}
+max_client_conn = 1000
+; asyncpg's startup parameters (client_encoding, application_name, TimeZone) are all ones PgBouncer
+; tracks itself and sets on whichever server connection a client is given: none needs ignoring.
+ignore_startup_parameters =
+; After the primary restarts, try it again within a second (default 15 s), and fail a query that
+; waited 10 s for a server connection rather than 120 s (the app answers 503 meanwhile).
+server_login_retry = 1
+query_wait_timeout = 10
+logfile = {self.log}
+pidfile = {self.root / "pgbouncer.pid"}
+"""
+
+    def start(self) -> PgBouncer:
+        self.root.mkdir(exist_ok=True)
+        self.ini.write_text(self.config())
+        (self.root / "userlist.txt").write_text('"postgres" ""\n')
+        user = self.upstream.user  # PgBouncer refuses to run as root
+        if user is not None:
+            for path in (self.root, self.ini, self.root / "userlist.txt"):
+                shutil.chown(path, user)
+        self.process = subprocess.Popen([pgbouncer_binary(), "-q", str(self.ini)], user=user, cwd=self.root,
+                                        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: self.process is not None and self.process.poll() is None and _can_connect(self.port),
+                 "pgbouncer")
+        return self
+
+    def show(self, what: str) -> list[dict[str, str]]:
+        """A `SHOW <what>` of the admin console (CLIENTS, SERVERS, POOLS, ...), one dict per row."""
+        result = subprocess.run([str(postgres_bin() / "psql"), "-XAq", "-F", "\t", "-P", "footer=off", "-h",
+                                 "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "pgbouncer", "-c",
+                                 f"SHOW {what}"], check=True, capture_output=True, text=True, timeout=30)
+        header, *rows = result.stdout.splitlines()
+        names = header.split("\t")
+        return [dict(zip(names, row.split("\t"), strict=True)) for row in rows]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # SIGTERM: PgBouncer exits at once
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
 class Backend:
     """One backend replica: uvicorn with 2 workers and proxy headers, as the Dockerfile runs it."""
 
@@ -135,6 +226,10 @@ class Backend:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Backend:
+        return self.launch().wait_ready()
+
+    def launch(self) -> Backend:
+        """Start the process without waiting for it (backends start side by side; see wait_ready)."""
         self.process = subprocess.Popen(
             [BACKEND_PYTHON, "-m", "uvicorn", "tableorder.app:create_app", "--factory", "--host", "127.0.0.1",
              "--port", str(self.port), "--workers", str(self.workers), "--proxy-headers"],
@@ -142,6 +237,9 @@ class Backend:
             # environment, as the image does).
             env={**self.env, "FORWARDED_ALLOW_IPS": "127.0.0.1"}, cwd=ROOT, start_new_session=True,
             stdout=subprocess.DEVNULL)
+        return self
+
+    def wait_ready(self) -> Backend:
         wait_for(lambda: httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200,
                  f"backend {self.name}", timeout=60)
         return self
@@ -252,11 +350,19 @@ def _can_connect(port: int) -> bool:
 
 
 class Topology:
-    def __init__(self) -> None:
+    def __init__(self, bus: str = "postgres", *, log_statements: bool = False) -> None:
+        """`bus`: EVENT_BUS; "nats" also puts PgBouncer (transaction mode) between everything and the
+        primary. `log_statements`: the primary logs every statement (what ran, by which client)."""
+        if bus not in {"postgres", "nats"}:
+            raise ValueError(f"unknown bus {bus!r}")
+        self.bus = bus
+        self.log_statements = log_statements
         self.root = Path(tempfile.mkdtemp(prefix="tableorder-topology-"))
         self.root.chmod(0o755)  # the postgres user must reach its data directories
         self.primary = Postgres(self.root / "pg", "primary")
         self.replica = Postgres(self.root / "pg", "replica")
+        self.pgbouncer = PgBouncer(self.root / "pgbouncer", self.primary) if bus == "nats" else None
+        self.nats = Nats(self.root) if bus == "nats" else None
         self.jwt_secret = secrets.token_urlsafe(48)
         self.backends: list[Backend] = []
         self.nginx: Nginx | None = None
@@ -266,12 +372,24 @@ class Topology:
         assert self.nginx is not None
         return f"https://localhost:{self.nginx.https_port}"
 
+    @property
+    def database_url(self) -> str:
+        """DATABASE_URL: PgBouncer's address in the nats variant, else the primary's."""
+        return self.pgbouncer.url() if self.pgbouncer is not None else self.primary.url()
+
     def backend_env(self) -> dict[str, str]:
+        bus: dict[str, str] = {"EVENT_BUS": "postgres"}
+        if self.nats is not None:
+            # No protocol-level prepared statements: PgBouncer before 1.21 (Debian 12 has 1.18) would
+            # hand a statement prepared on one server connection's session to another.
+            bus = {"EVENT_BUS": "nats", "NATS_URL": self.nats.url, "DATABASE_STATEMENT_CACHE_SIZE": "0"}
         return {
-            **{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "DATABASE_REPLICA_URL"}},
+            **{k: v for k, v in os.environ.items()
+               if k not in {"DATABASE_URL", "DATABASE_REPLICA_URL", "EVENT_BUS", "NATS_URL", "EVENT_PUBLISH"}},
+            **bus,
             "ENVIRONMENT": "production",
             "JWT_SECRET_KEY": self.jwt_secret,
-            "DATABASE_URL": self.primary.url(),
+            "DATABASE_URL": self.database_url,
             "DATABASE_REPLICA_URL": self.replica.url(),
             "DATABASE_POOL_SIZE": "5",
             "LOG_LEVEL": "WARNING",
@@ -282,20 +400,26 @@ class Topology:
 
     def migrate(self) -> None:
         """Exactly what a deployment runs: `ops/deploy.sh migrate` (alembic upgrade head)."""
-        env = {**os.environ, "DEPLOY_LOCAL": "1", "DATABASE_URL": self.primary.url(),
+        env = {**os.environ, "DEPLOY_LOCAL": "1", "DATABASE_URL": self.database_url,
                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
         subprocess.run([str(ROOT / "ops" / "deploy.sh"), "migrate"], env=env, check=True, capture_output=True,
                        timeout=120)
 
     def start(self) -> Topology:
         try:
-            self.primary.init_primary()
+            self.primary.init_primary(self.log_statements)
             self.primary.start()
             self.primary.psql("CREATE DATABASE tableorder", database="postgres")
             self.replica.standby_of(self.primary)
             self.replica.start()
+            if self.nats is not None:
+                self.nats.start()
+            if self.pgbouncer is not None:
+                self.pgbouncer.start()
             self.migrate()
-            self.backends = [Backend(f"backend-{n}", self.backend_env()).start() for n in (1, 2)]
+            self.backends = [Backend(f"backend-{n}", self.backend_env()).launch() for n in (1, 2)]
+            for backend in self.backends:
+                backend.wait_ready()
             self.nginx = Nginx(self.root, self.backends).start()
         except BaseException:
             self.stop()
@@ -307,6 +431,9 @@ class Topology:
             self.nginx.stop()
         for backend in self.backends:
             backend.stop()
+        for service in (self.pgbouncer, self.nats):
+            if service is not None:
+                service.stop()
         for cluster in (self.replica, self.primary):
             with contextlib.suppress(subprocess.SubprocessError):
                 cluster.stop("immediate")
@@ -314,10 +441,18 @@ class Topology:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bus", choices=["postgres", "nats"], default="postgres",
+                        help="EVENT_BUS; nats also puts PgBouncer (transaction mode) in front of the primary")
+    arguments = parser.parse_args()
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})  # for sigwait below
-    topology = Topology().start()
+    topology = Topology(arguments.bus).start()
     print(f"nginx: {topology.base_url} (self-signed), backends: {[b.url for b in topology.backends]}, "
-          f"primary :{topology.primary.port}, replica :{topology.replica.port}", flush=True)
+          f"primary :{topology.primary.port}, replica :{topology.replica.port}"
+          + (f", pgbouncer :{topology.pgbouncer.port}" if topology.pgbouncer else "")
+          + (f", nats {topology.nats.url}" if topology.nats else ""), flush=True)
     try:
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
     finally:
