@@ -60,6 +60,7 @@ from tableorder.webhooks.delivery import WebhookWorker
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
+    db.configure(statement_cache_size=settings.database_statement_cache_size)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -34,7 +34,7 @@ def database_url(settings: Settings) -> str:
 
 def run_with_connection(url: str, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
     async def main() -> T:
-        conn = await asyncpg.connect(db.asyncpg_dsn(url))
+        conn = await db.connect(url)
         try:
             return await work(conn)
         finally:
@@ -193,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         settings = Settings.from_env()
+        db.configure(statement_cache_size=settings.database_statement_cache_size)
         handler: Callable[[Settings, argparse.Namespace], int] = args.handler
         return handler(settings, args)
     except SettingsError as exc:

@@ -34,6 +34,24 @@ async def _no_session_state_to_reset(conn: asyncpg.Connection) -> None:
     listener has a connection of its own). asyncpg still rolls back a transaction left open."""
 
 
+# Options of every connection this process opens (pools, the relay's, the listener's, the CLI's);
+# set from the settings at start (configure).
+_CONNECT_OPTIONS: dict[str, Any] = {}
+
+
+def configure(*, statement_cache_size: int) -> None:
+    """`statement_cache_size=0`: no named prepared statements (asyncpg then sends each query as an
+    unnamed one), which PgBouncer in transaction mode before 1.21 needs: it would hand a statement
+    prepared on one server connection to a client now on another."""
+    _CONNECT_OPTIONS["statement_cache_size"] = statement_cache_size
+
+
+async def connect(url: str, **options: Any) -> asyncpg.Connection:
+    """One connection outside any pool, with this process's connection options."""
+    conn: asyncpg.Connection = await asyncpg.connect(asyncpg_dsn(url), **{**_CONNECT_OPTIONS, **options})
+    return conn
+
+
 async def create_pool(url: str, *, min_size: int, max_size: int, application_name: str,
                       notify_on_commit: bool = False) -> asyncpg.Pool:
     """`notify_on_commit`: the design before the relay (EVENT_PUBLISH=commit), for comparison: every
@@ -50,6 +68,7 @@ async def create_pool(url: str, *, min_size: int, max_size: int, application_nam
         # Timestamps leave the database in UTC whatever the server's default zone is.
         server_settings=settings,
         command_timeout=30,
+        **_CONNECT_OPTIONS,
     )
     return pool
 

@@ -55,6 +55,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_replica_url: str | None = None
     database_pool_size: int = 5
     database_max_overflow: int = 10
+    # Prepared statements asyncpg keeps per connection; 0 behind PgBouncer in transaction mode older
+    # than 1.21 (no named statements at all then).
+    database_statement_cache_size: int = 100
     jwt_secret_key: str = DEVELOPMENT_JWT_SECRET
     jwt_algorithm: str = "HS256"
     jwt_expiration_hours: float = 16.0
@@ -169,6 +172,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         checks = {
             "DATABASE_POOL_SIZE": self.database_pool_size >= 1,
             "DATABASE_MAX_OVERFLOW": self.database_max_overflow >= 0,
+            "DATABASE_STATEMENT_CACHE_SIZE": self.database_statement_cache_size >= 0,
             "JWT_EXPIRATION_HOURS": self.jwt_expiration_hours > 0,
             "SSE_HEARTBEAT_INTERVAL": self.sse_heartbeat_interval > 0,
             "SSE_MAX_CONNECTIONS_PER_STORE": self.sse_max_connections_per_store >= 1,

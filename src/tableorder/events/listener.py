@@ -11,7 +11,7 @@ from typing import Protocol
 
 import asyncpg
 
-from tableorder.db import asyncpg_dsn
+from tableorder import db
 
 log = logging.getLogger("tableorder.events")
 
@@ -77,8 +77,8 @@ class Listener:
                 self._on_event(store_id, position_)
 
     async def _connect(self) -> asyncpg.Connection:
-        conn: asyncpg.Connection = await asyncpg.connect(
-            asyncpg_dsn(self._url),
+        conn: asyncpg.Connection = await db.connect(
+            self._url,
             timeout=5,
             server_settings={
                 "application_name": f"tableorder-listener-{os.getpid()}",

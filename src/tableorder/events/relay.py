@@ -183,8 +183,8 @@ class Relay:
         while True:
             lock: asyncpg.Connection | None = None
             try:
-                lock = await asyncpg.connect(
-                    db.asyncpg_dsn(self._url), timeout=5,
+                lock = await db.connect(
+                    self._url, timeout=5,
                     server_settings={"application_name": f"tableorder-relay-{os.getpid()}"})
                 await self._stand_by(lock)
                 log.info("event relay active in process %s", os.getpid())
