@@ -34,12 +34,15 @@ _SEQUENCE = itertools.count(1)
 SCOPE_KEY = "tableorder.request_id"  # where the middleware leaves the id in the request's ASGI scope
 
 Header = tuple[bytes, bytes]
+# Hands a request to the application (with the id added to its answer): `pass_on(scope, receive, send, header)`.
+PassOn = Callable[[Scope, Receive, Send, Header], Awaitable[None]]
 # A GET handler that may answer before the framework (routing, a Request, the handler's machinery):
-# given the request's scope, the server's send and the `x-request-id` header to put on what it sends,
-# it answers whole and returns True, or sends nothing and returns False and the request goes through
-# the application like any other (so every refusal is the application's usual problem). Declared on
-# the route handler as `opt={LEAN: handler}`; only for routes with no path parameters.
-LeanHandler = Callable[[Scope, Send, Header], Awaitable[bool]]
+# called as `lean(scope, receive, send, header, pass_on)` with the server's send and the `x-request-id`
+# header to put on what it sends, it answers whole, or sends nothing and awaits `pass_on(scope, receive,
+# send, header)`: the request goes through the application like any other (so every refusal is the
+# application's usual problem). Declared on the route handler as `opt={LEAN: handler}`; only for
+# routes with no path parameters.
+LeanHandler = Callable[[Scope, Receive, Send, Header, PassOn], Awaitable[None]]
 LEAN = "tableorder.lean"
 
 
@@ -88,6 +91,7 @@ class RequestIdMiddleware:
         self._access_log = logging.getLogger("uvicorn.access")
         # GET routes answered before the framework when they can (see LeanHandler), by path.
         self._lean: dict[str, LeanHandler] = {}
+        self._pass_on: PassOn = self.pass_on  # bound once, not per request
         for route in allowed.litestar.routes if allowed is not None else ():
             if isinstance(route, HTTPRoute) and not route.path_parameters:
                 for handler in route.route_handlers:
@@ -117,7 +121,7 @@ class RequestIdMiddleware:
                 path = path.split(root_path, maxsplit=1)[-1]  # as Litestar's router sees it
             lean = self._lean.get(path)
             if lean is not None:
-                return self._lean_first(lean, scope, receive, _logged(send, request_id) if logged else send, header)
+                return lean(scope, receive, _logged(send, request_id) if logged else send, header, self._pass_on)
         send_on = self._send_with_id(send, header, logged)
         if method == "OPTIONS" and self.allowed is not None:
             return self._options(scope, receive, send_on)
@@ -132,10 +136,9 @@ class RequestIdMiddleware:
 
         return _logged(send_with_id, header[1]) if logged else send_with_id
 
-    async def _lean_first(self, lean: LeanHandler, scope: Scope, receive: Receive, send: Send,
-                          header: Header) -> None:
-        if not await lean(scope, send, header):
-            await self.app(scope, receive, self._send_with_id(send, header, False))
+    def pass_on(self, scope: Scope, receive: Receive, send: Send, header: Header) -> Awaitable[None]:
+        """What a lean handler does not answer: the application's (`send` is already logged)."""
+        return self.app(scope, receive, self._send_with_id(send, header, False))
 
     async def _options(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert self.allowed is not None

@@ -22,7 +22,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIType, Operation, Schema
 from litestar.openapi.spec import Parameter as OpenAPIParameter
 from litestar.params import Parameter
-from litestar.types import Scope, Send
+from litestar.types import Receive, Scope, Send
 
 from tableorder import request_id
 from tableorder.documents import Category, LanguageCode, Menu, MenuItem, Option, OptionGroup
@@ -122,14 +122,15 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-async def serve_cached_menu(scope: Scope, send: Send, header: request_id.Header) -> bool:
+async def serve_cached_menu(scope: Scope, receive: Receive, send: Send, header: request_id.Header,
+                            pass_on: request_id.PassOn) -> None:
     """GET /menu before the framework (request_id.LeanHandler): a table token that holds and a menu the
     cache keeps are answered here, 200 or 304, with the request's X-Request-ID; anything else (no token
-    or a refused one, a menu not kept, a CORS request, a Host Litestar refuses) sends nothing and goes
-    through the application (get_menu below), which answers or refuses it as every route does.
+    or a refused one, a menu not kept, a CORS request, a Host Litestar refuses) is passed on to the
+    application (get_menu below), which answers or refuses it as every route does.
 
     The tablets' hottest read: Litestar's routing, Request and handler machinery cost GET /menu more
-    than all the rest of it (counted with cachegrind, see the commit), so the cached answer skips them.
+    than all the rest of it (counted with cachegrind, see the commits), so the kept answer skips them.
     """
     accept_language = if_none_match = None
     for name, value in scope["headers"]:  # one pass for every header looked at
@@ -138,18 +139,20 @@ async def serve_cached_menu(scope: Scope, send: Send, header: request_id.Header)
         elif name == b"if-none-match":
             if_none_match = value
         elif name == b"origin" or (name == b"host" and not is_valid_host(value)):
-            return False  # CORS headers (the application's CORS layer), or Litestar's 400
+            # CORS headers (the application's CORS layer), or Litestar's 400
+            return await pass_on(scope, receive, send, header)
     try:
         principal = await table_principal(ASGIConnection(scope))
     except Exception:  # the application works it out again and answers with its problem
-        return False
+        return await pass_on(scope, receive, send, header)
     query: bytes = scope["query_string"]
     languages = (preferred_languages(query, accept_language.decode("latin-1") if accept_language else None)
                  if query or accept_language else ())
-    cache: MenuCache = scope["litestar_app"].state.menu_cache
+    # Item access: State's attribute access fails a lookup (an AttributeError made and dropped) first.
+    cache: MenuCache = scope["litestar_app"].state["menu_cache"]
     menu = cache.peek(principal.store_id, languages)
     if menu is None:
-        return False
+        return await pass_on(scope, receive, send, header)
     if if_none_match is not None and (
             if_none_match == menu.etag_bytes or etag_matches(if_none_match.decode("latin-1"), menu.etag)):
         await send({"type": "http.response.start", "status": 304, "headers": [*menu.not_modified_headers, header]})
@@ -157,7 +160,6 @@ async def serve_cached_menu(scope: Scope, send: Send, header: request_id.Header)
     else:
         await send({"type": "http.response.start", "status": 200, "headers": [*menu.ok_headers, header]})
         await send({"type": "http.response.body", "body": menu.body, "more_body": False})
-    return True
 
 
 class GuestMenuController(Controller):
