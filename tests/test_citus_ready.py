@@ -6,6 +6,9 @@ distribution column, and co-locates a join only on it). docs/scaling.md has the 
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import asyncpg
 import pytest
 
@@ -108,3 +111,55 @@ async def test_the_exceptions_are_still_true(catalog: tuple[set[str], list[async
     assert set(GLOBAL_KEYS) <= names
     referenced = {k["table_name"] for k in keys if k["kind"] == "f" and k["referenced"] == "store_signals"}
     assert referenced == set(), "nothing may reference a node-local table"
+
+
+async def test_upgrading_a_database_with_orders_keeps_them_whole(fresh_database) -> None:  # type: ignore[no-untyped-def]
+    """0010 -> 0011 on a database that has orders: each line and idempotency key takes its store, a
+    retried order is still answered from its key, and the way back leaves the rows as they were."""
+    from alembic import command
+
+    url: str = await fresh_database("tableorder_citus")
+    await asyncio.to_thread(command.upgrade, db.alembic_config(url), "0010")
+    conn = await asyncpg.connect(db.asyncpg_dsn(url))
+    try:
+        # What `tableorder migrate` left at 0010: that revision's documents.sql replayed.
+        await conn.execute((db.documents_sql().parent / "documents_0010.sql").read_text())
+        ids = []
+        for code in ("citus-a", "citus-b"):
+            store = await conn.fetchval("INSERT INTO stores (code, name) VALUES ($1, 'x') RETURNING id", code)
+            table = await conn.fetchval(
+                "INSERT INTO tables (store_id, number, password_hash) VALUES ($1, 1, 'h') RETURNING id", store)
+            category = await conn.fetchval(
+                "INSERT INTO menu_categories (store_id, name) VALUES ($1, 'c') RETURNING id", store)
+            item = await conn.fetchval("INSERT INTO menu_items (store_id, category_id, name, price)"
+                                       " VALUES ($1, $2, 'i', 100) RETURNING id", store, category)
+            await conn.execute(PLACE, store, table, [item, item], [1, 2], "k", b"h")
+            ids.append((store, table, item))
+        before = await conn.fetch(LINES)
+    finally:
+        await conn.close()
+
+    await asyncio.to_thread(db.migrate, url)
+    conn = await asyncpg.connect(db.asyncpg_dsn(url))
+    try:
+        assert [tuple(r) for r in await conn.fetch(
+            "SELECT l.store_id = o.store_id FROM order_lines l JOIN orders o ON o.id = l.order_id")] == [(True,)] * 4
+        assert [tuple(r) for r in await conn.fetch(
+            "SELECT k.store_id = t.store_id FROM idempotency_keys k JOIN tables t ON t.id = k.table_id")
+        ] == [(True,)] * 2
+        store, table, item = ids[0]
+        replayed = await conn.fetchrow(PLACE, store, table, [item, item], [1, 2], "k", b"h")
+        assert replayed["replayed"] is True and json.loads(replayed["doc"])["total_amount"] == 300
+    finally:
+        await conn.close()
+
+    await asyncio.to_thread(command.downgrade, db.alembic_config(url), "0010")
+    conn = await asyncpg.connect(db.asyncpg_dsn(url))
+    try:
+        assert await conn.fetch(LINES) == before
+    finally:
+        await conn.close()
+
+
+PLACE = "SELECT order_doc::text AS doc, replayed FROM place_order($1, $2, $3, $4, NULL, $5, $6)"
+LINES = "SELECT order_id, line_no, menu_item_id, name, unit_price, quantity FROM order_lines ORDER BY order_id, line_no"
