@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from litestar.enums import ScopeType
+from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -92,11 +93,12 @@ class RequestIdMiddleware:
         # GET routes answered before the framework when they can (see LeanHandler), by path.
         self._lean: dict[str, LeanHandler] = {}
         self._pass_on: PassOn = self.pass_on  # bound once, not per request
-        for route in allowed.litestar.routes if allowed is not None else ():
+        litestar = allowed.litestar if allowed is not None else None
+        for route in litestar.routes if litestar is not None and not litestar.before_send else ():
             if isinstance(route, HTTPRoute) and not route.path_parameters:
                 for handler in route.route_handlers:
                     lean = handler.opt.get(LEAN)
-                    if lean is not None and "GET" in handler.http_methods:
+                    if lean is not None and "GET" in handler.http_methods and _nothing_skipped(handler):
                         self._lean[route.path] = lean
 
     # Not a coroutine function: it returns the awaitable of the layer below, and its `send` returns
@@ -144,6 +146,17 @@ class RequestIdMiddleware:
         assert self.allowed is not None
         if not await self.allowed.answer(scope, send):
             await self.app(scope, receive, send)
+
+
+def _nothing_skipped(handler: HTTPRouteHandler) -> bool:
+    """Whether a lean handler skips nothing the route would do: were a guard, a middleware, a hook or
+    a response header or cookie added to its route (or any layer above it), the route is served by
+    the application alone again (slower, never wrong)."""
+    return (not handler.resolve_guards() and not handler.resolve_middleware()
+            and handler.resolve_before_request() is None and handler.resolve_after_response() is None
+            and not any(layer.after_request for layer in handler.ownership_layers)
+            and not any(not header.documentation_only for header in handler.resolve_response_headers())
+            and not handler.resolve_response_cookies())
 
 
 def _logged(send: Send, request_id: bytes) -> Send:

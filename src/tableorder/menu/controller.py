@@ -57,25 +57,25 @@ _MAX_TAG = 35
 _LANG_PARAMETER = re.compile(rb"(?:^|&)lang=([^&]{0,%d})" % _MAX_TAG)
 
 
-def preferred_languages(query: bytes, accept_language: str | None) -> Languages:
+def preferred_languages(query: bytes, accept_language: bytes | None) -> Languages:
     """The supported languages a request asks for, best first: `?lang=` and then Accept-Language by its
-    q-values, each by its primary subtag (zh-CN is zh, en-US en)."""
-    if len(query) + len(accept_language or "") <= _REMEMBERED_INPUT:
+    q-values, each by its primary subtag (zh-CN is zh, en-US en). Both as the request sent them."""
+    if len(query) + len(accept_language or b"") <= _REMEMBERED_INPUT:
         return _remembered_preferred_languages(query, accept_language)
     return _preferred_languages(query, accept_language)
 
 
 @lru_cache(maxsize=1024)
-def _remembered_preferred_languages(query: bytes, accept_language: str | None) -> Languages:
+def _remembered_preferred_languages(query: bytes, accept_language: bytes | None) -> Languages:
     """Cached: tablets send the same few headers over and over, so the menu's hot path stays a dict lookup."""
     return _preferred_languages(query, accept_language)
 
 
-def _preferred_languages(query: bytes, accept_language: str | None) -> Languages:
+def _preferred_languages(query: bytes, accept_language: bytes | None) -> Languages:
     asked: list[str] = [unquote_plus(match.group(1).decode("latin-1"))
                         for match in islice(_LANG_PARAMETER.finditer(query), _MAX_ASKED)]
     weighted: list[tuple[float, int, str]] = []
-    for n, part in enumerate((accept_language or "").split(",", _MAX_ASKED)[:_MAX_ASKED]):
+    for n, part in enumerate((accept_language or b"").decode("latin-1").split(",", _MAX_ASKED)[:_MAX_ASKED]):
         tag, _, params = part.partition(";")
         q = 1.0
         params = params.strip()
@@ -122,6 +122,12 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
+# Host values seen valid (Litestar's check, is_valid_host, is a regular expression): the names the
+# service is reached by, a few; at most this many are remembered.
+_VALID_HOSTS: set[bytes] = set()
+_MAX_VALID_HOSTS = 64
+
+
 async def serve_cached_menu(scope: Scope, receive: Receive, send: Send, header: request_id.Header,
                             pass_on: request_id.PassOn) -> None:
     """GET /menu before the framework (request_id.LeanHandler): a table token that holds and a menu the
@@ -138,16 +144,20 @@ async def serve_cached_menu(scope: Scope, receive: Receive, send: Send, header: 
             accept_language = value
         elif name == b"if-none-match":
             if_none_match = value
-        elif name == b"origin" or (name == b"host" and not is_valid_host(value)):
-            # CORS headers (the application's CORS layer), or Litestar's 400
-            return await pass_on(scope, receive, send, header)
+        elif name == b"host":
+            if value not in _VALID_HOSTS:
+                if not is_valid_host(value):
+                    return await pass_on(scope, receive, send, header)  # Litestar's 400
+                if len(_VALID_HOSTS) < _MAX_VALID_HOSTS:
+                    _VALID_HOSTS.add(value)
+        elif name == b"origin":
+            return await pass_on(scope, receive, send, header)  # CORS headers: the application's CORS layer
     try:
         principal = await table_principal(ASGIConnection(scope))
     except Exception:  # the application works it out again and answers with its problem
         return await pass_on(scope, receive, send, header)
     query: bytes = scope["query_string"]
-    languages = (preferred_languages(query, accept_language.decode("latin-1") if accept_language else None)
-                 if query or accept_language else ())
+    languages = preferred_languages(query, accept_language) if query or accept_language else ()
     # Item access: State's attribute access fails a lookup (an AttributeError made and dropped) first.
     cache: MenuCache = scope["litestar_app"].state["menu_cache"]
     menu = cache.peek(principal.store_id, languages)
@@ -176,9 +186,9 @@ class GuestMenuController(Controller):
         names not translated are in the working language. Send the ETag back in If-None-Match to get a 304 with
         no body while the menu is unchanged (the ETag differs per language); a `menu.updated` event says when to
         ask again."""
-        # The tablets' hottest read: no dependency injection, and the answer is a response encoded
-        # once per menu change and language (see MenuCache), so a request costs a token lookup and a
-        # dict lookup or two.
+        # A kept menu is answered before this (serve_cached_menu); here come the first read of a menu
+        # (loaded, then kept) and every refusal. No dependency injection all the same, and the answer
+        # is a response encoded once per menu change and language (see MenuCache).
         principal = await table_principal(request)
         state = request.app.state
         cache: MenuCache = state.menu_cache
@@ -186,7 +196,7 @@ class GuestMenuController(Controller):
         accept_language = if_none_match = None
         for name, value in scope["headers"]:  # one pass for both headers
             if name == b"accept-language":
-                accept_language = value.decode("latin-1")
+                accept_language = value
             elif name == b"if-none-match":
                 if_none_match = value.decode("latin-1")
         query: bytes = scope["query_string"]
