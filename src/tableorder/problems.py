@@ -120,12 +120,18 @@ class APIRequest(Request[Any, Any, State]):
             # parameter (and handle_validation words the body's errors strictly, from the bytes).
             struct = _body_struct(self)
             if struct is not None and isinstance(value, dict):
-                value = _integral_floats_as_ints(value)
                 try:
+                    # A body valid as sent (the common case) holds no float where an integer goes, so
+                    # the walk below would change nothing the Struct reads (no body field is a float
+                    # or free-form): skipped.
                     msgspec.convert(value, struct, strict=True)
                 except msgspec.ValidationError:
-                    value = {name: field if _strictly_valid(struct, name, field) else _NOT_STRICT
-                             for name, field in value.items()}
+                    value = _integral_floats_as_ints(value)
+                    try:
+                        msgspec.convert(value, struct, strict=True)
+                    except msgspec.ValidationError:
+                        value = {name: field if _strictly_valid(struct, name, field) else _NOT_STRICT
+                                 for name, field in value.items()}
             return value
         log.info("rejected the body of %s %s: %s", self.method, self.url.path, reason,
                  extra=request_id.log_extra(self.scope))

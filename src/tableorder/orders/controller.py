@@ -180,7 +180,8 @@ class GuestOrderController(Controller):
         chosen twice, or too few or too many for a group are a 422 naming the line (`items[0].options`) and
         the group. Nothing is ordered then."""
         _check_options(data)
-        request_hash = _request_hash(data)
+        # What an Idempotency-Key remembers; without a key nothing reads it (the SQL stores it with the key).
+        request_hash = _request_hash(data) if idempotency_key is not None else b""
         rate_limit: int = state.settings.order_rate_limit_per_minute
         max_orders: int = state.settings.session_max_orders
         try:
