@@ -119,6 +119,12 @@ async def stored(nc: Client, store_id: int) -> int:
     return (info.state.subjects or {}).get(subject, 0)
 
 
+async def server_has_seen(nc: Client) -> None:
+    """Everything the client sent so far has been processed: nats-py's flush() is no proof (its PING
+    can overtake commands still buffered), a request queued behind them is."""
+    await nc.jetstream().account_info()
+
+
 def order_event(store_id: int, position: int, table_id: int | None = 7) -> EventRow:
     payload = json.dumps({"id": position, "table_id": table_id, "note": "김치찌개 ×2, no chilli"},
                          ensure_ascii=False, separators=(",", ":"))
@@ -136,7 +142,7 @@ async def test_a_watching_replica_hears_each_event_as_published(
         on_the_wire.append(msg)
 
     wire = await raw.subscribe(f"tableorder.events.{store}", cb=collect)
-    await raw.flush()
+    await server_has_seen(raw)
     batch = [order_event(store, 1), order_event(store, 2, table_id=None),
              (store, 3, "menu.updated", None, '{"version": 12}')]
 
@@ -170,6 +176,20 @@ async def test_a_store_nobody_watches_is_not_delivered(
 
     await eventually(lambda: replica.positions(watched) == [1], "the watched store's event")
     assert replica.positions(other) == []
+
+
+async def test_what_is_published_once_watch_returns_is_heard(
+        replicas: Callable[..., Awaitable[Replica]], publisher: NatsPublisher) -> None:
+    """The hub reads the store's position, watches, and counts on hearing every later event: watch
+    must not return before the server has the subscription."""
+    replica = await replicas()
+    stores = [new_store() for _ in range(100)]
+    for store in stores:
+        await replica.subscriber.watch(store)
+        await publisher.publish_events([order_event(store, 1)])
+    await publisher.publish_events([order_event(stores[-1], 2)])  # after all the others on the wire
+    await eventually(lambda: replica.positions(stores[-1]) == [1, 2], "the last store's events")
+    assert [store for store in stores if replica.positions(store)[:1] != [1]] == []
 
 
 async def test_a_replayed_batch_is_stored_once(publisher: NatsPublisher, raw: Client) -> None:
@@ -245,7 +265,7 @@ async def test_malformed_messages_are_ignored(
     await raw.publish(subject, b"\xff", headers={"Tableorder-Position": "1", "Tableorder-Type": "order.created"})
     await raw.publish(f"tableorder.invalidations.{store}", b"")  # no kind
     await raw.publish("tableorder.invalidations.nope", b"menu.updated")
-    await raw.flush()
+    await server_has_seen(raw)
     await publisher.publish_events([order_event(store, 1)])
     await publisher.publish_invalidations([(store, "menu.updated")])
 
@@ -406,8 +426,9 @@ async def test_a_relay_publishing_many_batches_keeps_one_connection_and_few_subs
             connz = (await http.get(f"http://127.0.0.1:{own_server.monitor_port}/connz?subs=1")).json()
         connections = [c for c in connz["connections"] if c.get("name") == "relay-under-test"]
         assert len(connections) == 1
-        # Two: the JetStream API's reply inbox and the acks' inbox (it was 31, one per batch).
-        assert connections[0]["subscriptions"] <= 2, connections[0].get("subscriptions_list")
+        # The JetStream API's reply inbox, the acks' inbox, the round trips' inbox (it was 31 + 1 with
+        # a JetStream context per batch: one acks' inbox each).
+        assert connections[0]["subscriptions"] <= 3, connections[0].get("subscriptions_list")
     finally:
         await publisher.close()
 

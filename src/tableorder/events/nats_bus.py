@@ -119,6 +119,42 @@ def _connect_options(name: str, ping_interval: int, reconnect_time_wait: int) ->
     }
 
 
+class _RoundTrip:
+    """Wait until the server has processed everything a client sent before: a message to ourselves,
+    queued behind those commands, comes back. nats-py's flush() is no such proof: it writes its
+    PING straight to the socket, ahead of commands still in the client's buffer, so its PONG can
+    come back before the server has seen a subscription or a publish made just before it."""
+
+    def __init__(self, nc: Client) -> None:
+        self._nc = nc
+        self._prefix: str | None = None
+        self._waiting: dict[str, asyncio.Future[None]] = {}
+        self._count = 0
+
+    async def start(self) -> None:
+        """Subscribe once (nats-py replays the subscription on every reconnect)."""
+        self._prefix = self._nc.new_inbox()
+        await self._nc.subscribe(f"{self._prefix}.*", cb=self._returned)
+
+    async def __call__(self, within: float) -> None:
+        """Raises nats.errors.Error or TimeoutError when the message is not back in time."""
+        if self._prefix is None:
+            raise RuntimeError("_RoundTrip.start() first")
+        self._count += 1
+        subject = f"{self._prefix}.{self._count}"
+        returned = self._waiting[subject] = asyncio.get_running_loop().create_future()
+        try:
+            await self._nc.publish(subject)
+            await asyncio.wait_for(returned, within)
+        finally:
+            self._waiting.pop(subject, None)
+
+    async def _returned(self, msg: Msg) -> None:
+        returned = self._waiting.pop(msg.subject, None)
+        if returned is not None and not returned.done():
+            returned.set_result(None)
+
+
 class NatsPublisher:
     """The relay's side: JetStream publishes that are acknowledged, or raise.
 
@@ -143,6 +179,7 @@ class NatsPublisher:
         # One context for the connection's life: each context's first publish_async subscribes an
         # inbox of its own for the acks (a context per batch leaked one subscription per batch).
         self._js: JetStreamContext | None = None
+        self._round_trip: _RoundTrip | None = None
         self._stream_ready = False
 
     @property
@@ -167,6 +204,8 @@ class NatsPublisher:
             raise
         self._nc = nc
         self._js = nc.jetstream(timeout=self._ack_timeout)
+        self._round_trip = _RoundTrip(nc)
+        await self._round_trip.start()
         await self.ensure_stream()
 
     async def ensure_stream(self) -> None:
@@ -206,16 +245,18 @@ class NatsPublisher:
         return sum(1 for ack in acks if ack.duplicate)
 
     async def publish_invalidations(self, items: Iterable[tuple[int, str]]) -> None:
-        """Core NATS, fire and forget (a replica that misses one was disconnected, and its caches
-        are off until it reconnects); flushed, so on return the server has them."""
+        """Core NATS: on return the server has them, else this raises (and the relay publishes the
+        batch again). A replica that misses one was disconnected, and its caches are off until it
+        reconnects."""
         nc = self._client()
         for store_id, kind in items:
             await nc.publish(f"{INVALIDATIONS_PREFIX}{store_id}", kind.encode())
-        await nc.flush(timeout=max(1, round(self._ack_timeout)))
+        assert self._round_trip is not None
+        await self._round_trip(self._ack_timeout)
 
     async def close(self) -> None:
         if self._nc is not None:
-            nc, self._nc, self._js = self._nc, None, None
+            nc, self._nc, self._js, self._round_trip = self._nc, None, None, None
             await _close(nc)
 
     def _client(self) -> Client:
@@ -249,7 +290,7 @@ class NatsSubscriber:
     def __init__(self, url: str, on_event: Callable[[int, int, str, int | None, str], None],
                  on_invalidation: Callable[[int, str], None], on_connect: Callable[[], None],
                  on_disconnect: Callable[[], None] | None = None, *, name: str = "tableorder-replica",
-                 ping_interval: int = 5, reconnect_time_wait: int = 1, flush_timeout: int = 2) -> None:
+                 ping_interval: int = 5, reconnect_time_wait: int = 1, flush_timeout: float = 2.0) -> None:
         self._url = url
         self._on_event = on_event
         self._on_invalidation = on_invalidation
@@ -258,6 +299,7 @@ class NatsSubscriber:
         self._options = _connect_options(name, ping_interval, reconnect_time_wait)
         self._flush_timeout = flush_timeout
         self._nc = Client()
+        self._round_trip = _RoundTrip(self._nc)
         self._task: asyncio.Task[None] | None = None
         self._watchers: Counter[int] = Counter()
         self._subscriptions: dict[int, Subscription] = {}
@@ -291,8 +333,7 @@ class NatsSubscriber:
         disconnected it returns at once (the subscription follows, before the next on_connect)."""
         self._watchers[store_id] += 1
         if await self._reconcile(store_id):
-            with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
-                await self._nc.flush(timeout=self._flush_timeout)
+            await self._settle()
 
     def unwatch(self, store_id: int) -> None:
         """Drop one watcher; when the last one leaves, the subscription goes (in the background)."""
@@ -306,8 +347,7 @@ class NatsSubscriber:
     async def flush(self) -> None:
         """Wait until the server has seen every watch and unwatch made so far."""
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
-            await self._nc.flush(timeout=self._flush_timeout)
+        await self._settle()
 
     def watched(self) -> set[int]:
         """The stores with at least one watcher."""
@@ -317,6 +357,7 @@ class NatsSubscriber:
         try:
             await self._nc.connect(self._url, disconnected_cb=self._disconnected,
                                    reconnected_cb=self._reconnected, **self._options)
+            await self._round_trip.start()
             await self._nc.subscribe(f"{INVALIDATIONS_PREFIX}>", cb=self._handle_invalidation)
             await self._connected_again()
         except Exception:
@@ -326,11 +367,18 @@ class NatsSubscriber:
         # Stores watched while disconnected are subscribed now; nats-py has already replayed the rest.
         for store_id in list(self._watchers):
             await self._reconcile(store_id)
-        with contextlib.suppress(nats.errors.Error, asyncio.TimeoutError):
-            await self._nc.flush(timeout=self._flush_timeout)
+        await self._settle()
         self._connected = True
         log.info("nats subscriber connected (%d stores watched)", len(self._watchers))
         self._call(self._on_connect)
+
+    async def _settle(self) -> None:
+        """Wait until the server has our subscriptions; after flush_timeout go on regardless (the
+        connection is going, and on_connect follows when it is back)."""
+        try:
+            await self._round_trip(self._flush_timeout)
+        except (nats.errors.Error, TimeoutError) as error:
+            log.debug("nats subscriber: no round trip: %r", error)
 
     async def _reconcile(self, store_id: int) -> bool:
         """Make the store's subscription follow its watchers; True if it subscribed. Subscribes
