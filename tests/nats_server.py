@@ -105,6 +105,7 @@ class NatsServer:
         if self.running:
             assert self.process is not None
             self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signal.SIGCONT)  # a frozen server cannot act on SIGTERM
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -115,6 +116,15 @@ class NatsServer:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+    def freeze(self) -> None:
+        """SIGSTOP: the server holds its connections open and answers nothing (a hung peer)."""
+        assert self.process is not None and self.process.poll() is None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
 
     def close(self) -> None:
         """Stop the process; remove the store directory if this object created it."""

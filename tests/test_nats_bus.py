@@ -377,6 +377,24 @@ async def test_a_restarted_server_keeps_the_stream_and_the_replicas_subscription
         await publisher.close()
 
 
+async def test_a_batch_in_flight_when_the_connection_drops_fails_then_not_at_the_ack_timeout(
+        own_server: NatsServer) -> None:
+    """The relay learns at once that it must publish the batch again (the acks cannot come)."""
+    publisher = NatsPublisher(own_server.url, retention_hours=1, ack_timeout=120)
+    await publisher.start()
+    try:
+        store = new_store()
+        own_server.freeze()  # the batch goes out, no ack comes back
+        batch = asyncio.ensure_future(publisher.publish_events([order_event(store, p) for p in range(1, 101)]))
+        await asyncio.sleep(0.5)
+        assert not batch.done()
+        own_server.kill()  # now the connection drops
+        with pytest.raises(nats.errors.Error):
+            await asyncio.wait_for(batch, WAIT)
+    finally:
+        await publisher.close()
+
+
 async def test_a_server_that_lost_its_store_gets_the_stream_again(
         own_server: NatsServer, replicas: Callable[..., Awaitable[Replica]]) -> None:
     """A nats-server restarted without its volume: the relay's retry recreates the stream. With a

@@ -86,7 +86,7 @@ def parse_event_message(subject: str, headers: Mapping[str, str] | None, data: b
 async def _log_error(error: Exception) -> None:
     # Failed (re)connect attempts repeat every reconnect_time_wait while the server is away: the
     # disconnect itself is logged once as a warning, the attempts only at debug.
-    if isinstance(error, OSError | asyncio.TimeoutError | nats.errors.TimeoutError):
+    if isinstance(error, OSError | asyncio.TimeoutError | nats.errors.TimeoutError | nats.errors.StaleConnectionError):
         log.debug("nats: %r", error)
     else:
         log.warning("nats: %r", error)
@@ -181,6 +181,8 @@ class NatsPublisher:
         self._js: JetStreamContext | None = None
         self._round_trip: _RoundTrip | None = None
         self._stream_ready = False
+        # The acks a batch waits for: failed at once when the connection drops (they cannot come).
+        self._in_flight: list[asyncio.Future[Any]] = []
 
     @property
     def connected(self) -> bool:
@@ -226,6 +228,7 @@ class NatsPublisher:
         if not self._stream_ready:
             await self.ensure_stream()
         pending: list[asyncio.Future[Any]] = []
+        self._in_flight = pending
         try:
             async with asyncio.timeout(self._ack_timeout):  # the whole batch, stalls included
                 for store_id, position, event_type, table_id, payload in events:
@@ -270,6 +273,9 @@ class NatsPublisher:
         return self._js
 
     async def _disconnected(self) -> None:
+        for ack in self._in_flight:
+            if not ack.done():
+                ack.set_exception(nats.errors.ConnectionClosedError())
         if self._nc is not None:  # not on close()
             log.warning("relay: lost the NATS connection; publishing fails until it is back")
 
