@@ -395,6 +395,23 @@ async def test_a_batch_in_flight_when_the_connection_drops_fails_then_not_at_the
         await publisher.close()
 
 
+async def test_a_replica_notices_a_hung_server_and_reads_again_when_it_answers(own_server: NatsServer) -> None:
+    """No RST, no EOF: only the missing PONGs tell (ping_interval, 5 s by default; 1 s here)."""
+    replica = Replica()
+    replica.subscriber = NatsSubscriber(own_server.url, replica.on_event, replica.on_invalidation,
+                                        replica.on_connect, replica.on_disconnect, ping_interval=1)
+    replica.subscriber.start()
+    try:
+        await eventually(lambda: replica.connects == 1, "the first connect")
+        own_server.freeze()
+        await eventually(lambda: not replica.subscriber.connected, "the replica noticing the hung server")
+        assert replica.disconnects == 1
+        own_server.thaw()
+        await eventually(lambda: replica.connects == 2, "on_connect once the server answers again")
+    finally:
+        await asyncio.wait_for(replica.subscriber.stop(), WAIT)
+
+
 async def test_a_server_that_lost_its_store_gets_the_stream_again(
         own_server: NatsServer, replicas: Callable[..., Awaitable[Replica]]) -> None:
     """A nats-server restarted without its volume: the relay's retry recreates the stream. With a
