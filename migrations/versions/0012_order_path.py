@@ -10,6 +10,9 @@ bench's order mix; docs/order-path.md), 0011 against the minimal floor (ops/benc
 - order_json() and ticket_json() are PL/pgSQL (migrations/documents.sql): as SQL functions with a
   subquery they were never inlined, so each call parsed and planned its body again; PL/pgSQL keeps
   the plan. Same documents, byte for byte.
+- orders_route_tickets() (migrations/documents.sql) returns at once when no line of the order has a
+  station: a store without stations no longer sets up an insert into tickets at every commit, while
+  the store row is locked.
 
 The guarantees stay where they were: the table row lock, the idempotency key, the session's bound,
 the table's order rate, the menu and option rows locked and checked, the order.created event and
