@@ -84,9 +84,9 @@ bench-push: $(INSTALLED) $(RUNTIME)
 
 ## Order commits/s, 100 stores and 32 writers, per-commit NOTIFY against the relay (and no NOTIFY, the
 ## ceiling), then push latency at 200 orders/s with the relay on both buses (a nats-server is started);
-## bounded: about 4 minutes, loopback only. Writes its section of docs/benchmarks.md.
+## bounded: about 5 minutes, loopback only. Writes its section of docs/benchmarks.md.
 bench-scale: $(INSTALLED) $(RUNTIME)
-	$(BIN)/python ops/bench/scale.py --rounds 3 --seconds 10 --buses postgres,nats
+	$(BIN)/python ops/bench/scale.py --rounds 3 --seconds 10 --buses postgres,nats --push-rounds 2
 
 ## RSS of each backend worker in the topology after a minute of mixed traffic through nginx.
 topology-memory: $(INSTALLED) $(RUNTIME)
