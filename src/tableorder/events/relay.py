@@ -65,6 +65,11 @@ SELECT pg_current_snapshot()::text AS snapshot,
 """
 
 WATERMARK = "SELECT snapshot::text FROM event_relay WHERE bus = $1"
+# A bus without its row (restored without it, or deleted to "reset" the relay) starts from now: what
+# committed before is in the events table, where feeds read it on the store's next event.
+WATERMARK_MISSING = """
+INSERT INTO event_relay (bus, snapshot) VALUES ($1, pg_current_snapshot()) ON CONFLICT (bus) DO NOTHING
+"""
 ADVANCE = """
 UPDATE event_relay SET snapshot = $3::text::pg_snapshot, updated_at = now()
  WHERE bus = $1 AND snapshot::text = $2
@@ -213,7 +218,14 @@ class Relay:
             await asyncio.sleep(self._standby_interval)
 
     async def _lead(self, lock: asyncpg.Connection) -> None:
-        self._stored = self._watermark = await self._pool.fetchval(WATERMARK, self._bus)
+        stored: str | None = await self._pool.fetchval(WATERMARK, self._bus)
+        if stored is None:
+            # Else NULL was the watermark: every advance failed its compare-and-set, the relay stepped
+            # down and was elected again, and nothing was ever published.
+            log.warning("event relay: no watermark for bus %s; publishing from now on", self._bus)
+            await self._pool.execute(WATERMARK_MISSING, self._bus)
+            stored = await self._pool.fetchval(WATERMARK, self._bus)
+        self._stored = self._watermark = stored
         loop = asyncio.get_running_loop()
         lock_checked = loop.time()
         while True:

@@ -1,0 +1,67 @@
+"""Hostile review of issue 13's changes (the relay, the lean GET /menu, migrations 0011/0012): each
+test here failed before the fix named in its commit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from tableorder import db
+from tableorder.events.relay import CHANNEL, NotifyPublisher, Relay
+
+
+@pytest.fixture(scope="module")
+async def own_database(fresh_database) -> str:  # type: ignore[no-untyped-def]
+    """A database of this module's own: no other test's server holds its relay election."""
+    url: str = await fresh_database("tableorder_review13")
+    await asyncio.to_thread(db.migrate, url)
+    return url
+
+
+@pytest.fixture(scope="module")
+async def own_pool(own_database: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await db.create_pool(own_database, min_size=1, max_size=5, application_name="tableorder-tests")
+    yield pool
+    await pool.close()
+
+
+async def _heard_within(heard: list[str], wanted: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(wanted in entry.split(";") for entry in heard):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_a_relay_whose_watermark_row_is_missing_still_publishes(own_database: str,
+                                                                      own_pool: asyncpg.Pool) -> None:
+    """event_relay's row gone (a restore without it, an operator's DELETE to "reset" the relay): the
+    relay found no watermark, took NULL for one, and every batch then failed its compare-and-set
+    (`snapshot::text = NULL`) as if another relay were active: it stepped down, was elected again,
+    and published nothing for any store, ever (nor the credential changes that end logged-out
+    tokens on other replicas)."""
+    await own_pool.execute("DELETE FROM event_relay WHERE bus = 'postgres'")
+    store_id = await own_pool.fetchval(
+        "INSERT INTO stores (code, name) VALUES ('review13-w', 'Watermark') RETURNING id")
+    heard: list[str] = []
+    listening = await asyncpg.connect(db.asyncpg_dsn(own_database))
+    await listening.add_listener(CHANNEL, lambda *args: heard.append(args[-1]))
+    relay = Relay(own_database, own_pool, NotifyPublisher(), standby_interval=0.1)
+    relay.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not relay.active:
+            assert time.monotonic() < deadline, "the relay was never elected"
+            await asyncio.sleep(0.05)
+        for position in (1, 2, 3):
+            await own_pool.execute("SELECT record_event($1, 'menu.updated', NULL, '{}'::json)", store_id)
+            assert await _heard_within(heard, f"{store_id}:{position}:menu.updated", 10), heard
+        assert await own_pool.fetchval("SELECT count(*) FROM event_relay WHERE bus = 'postgres'") == 1
+    finally:
+        await relay.stop()
+        await listening.close()
