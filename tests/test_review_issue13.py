@@ -11,7 +11,10 @@ import asyncpg
 import pytest
 
 from tableorder import db
+from tableorder.events.bus import JetStreamPublisher
+from tableorder.events.nats_bus import NatsPublisher, NatsSubscriber
 from tableorder.events.relay import CHANNEL, NotifyPublisher, Relay
+from tests.nats_server import NatsServer, require_nats_server_binary
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +68,37 @@ async def test_a_relay_whose_watermark_row_is_missing_still_publishes(own_databa
     finally:
         await relay.stop()
         await listening.close()
+
+
+async def test_credential_changes_reach_replicas_while_jetstream_refuses(own_database: str,
+                                                                        own_pool: asyncpg.Pool) -> None:
+    """EVENT_BUS=nats with JetStream unavailable while core NATS works (a 3-server cluster that lost
+    its quorum, a full store, a server without JetStream): the relay published a batch's events
+    first and its cache invalidations only after JetStream acknowledged them, so a deleted table's
+    token (or a logout, a revoked API key) went on working on every other replica for as long as
+    JetStream refused, and stale menus stayed. The invalidations need no JetStream."""
+    store_id = await own_pool.fetchval(
+        "INSERT INTO stores (code, name) VALUES ('review13-js', 'JetStream') RETURNING id")
+    table_id = await own_pool.fetchval(
+        "INSERT INTO tables (store_id, number, password_hash) VALUES ($1, 1, 'x') RETURNING id", store_id)
+    heard: list[tuple[int, str]] = []
+    with NatsServer(require_nats_server_binary(), jetstream=False) as nats:
+        replica = NatsSubscriber(nats.url, lambda *event: None, lambda *kind: heard.append(kind), lambda: None)
+        replica.start()
+        publisher = JetStreamPublisher(NatsPublisher(nats.url, 1.0, ack_timeout=1.0, connect_timeout=2.0))
+        relay = Relay(own_database, own_pool, publisher, bus="nats", standby_interval=0.1)
+        relay.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not (relay.active and replica.connected):
+                assert time.monotonic() < deadline, "the relay was never elected or the replica never connected"
+                await asyncio.sleep(0.05)
+            await own_pool.execute("DELETE FROM tables WHERE id = $1", table_id)
+            deadline = time.monotonic() + 10
+            while (store_id, "credentials.changed") not in heard:
+                assert time.monotonic() < deadline, f"no replica heard the credential change: {heard}"
+                await asyncio.sleep(0.05)
+        finally:
+            await relay.stop()
+            await publisher.close()
+            await replica.stop()

@@ -34,9 +34,14 @@ class Source(Protocol):
 
 
 class JetStreamPublisher:
-    """EVENT_BUS=nats: each event of the batch to JetStream, every one acknowledged before the
-    relay's watermark moves (the transaction that moves it commits after this returns), then the
-    cache invalidations on core NATS."""
+    """EVENT_BUS=nats: the cache invalidations on core NATS, then each event of the batch to
+    JetStream, every one acknowledged before the relay's watermark moves (the transaction that moves
+    it commits after this returns).
+
+    Invalidations first: they need no JetStream, so while it refuses (a cluster without quorum, a
+    full store) a logout, a deleted table or a revoked key still ends access on every replica; and a
+    replica drops its stale menu before its tablets hear `menu.updated` and ask again. A batch that
+    fails is published again, invalidations too (dropping a cache twice is harmless)."""
 
     def __init__(self, nats: NatsPublisher) -> None:
         self._nats = nats
@@ -44,18 +49,18 @@ class JetStreamPublisher:
 
     async def publish(self, conn: asyncpg.Connection, batch: Batch) -> None:
         if not self._started:
-            await self._nats.start()
+            await self._nats.start(stream=False)  # publish_events ensures the stream
             self._started = True
+        invalidations = [(run.store_id, "menu.updated") for run in batch.runs if run.menu_changed]
+        invalidations += [(store_id, "credentials.changed") for store_id in batch.signals]
+        if invalidations:
+            await self._nats.publish_invalidations(invalidations)
         for run in batch.runs:
             next_page = await read_bodies(conn, run)
             while page := await next_page():
                 await self._nats.publish_events(page)
                 if len(page) < PAGE:
                     break
-        invalidations = [(run.store_id, "menu.updated") for run in batch.runs if run.menu_changed]
-        invalidations += [(store_id, "credentials.changed") for store_id in batch.signals]
-        if invalidations:
-            await self._nats.publish_invalidations(invalidations)
 
     async def close(self) -> None:
         await self._nats.close()

@@ -188,12 +188,14 @@ class NatsPublisher:
     def connected(self) -> bool:
         return self._nc is not None and self._nc.is_connected
 
-    async def start(self) -> None:
+    async def start(self, *, stream: bool = True) -> None:
         """Connect (reconnecting on its own afterwards) and ensure the stream; raises when no server
         answers within connect_timeout (the caller retries). Again after a failure: connects only
-        if not connected yet (never a second connection), then ensures the stream."""
+        if not connected yet (never a second connection), then ensures the stream. `stream=False`:
+        connect only (publish_events ensures the stream; invalidations need none)."""
         if self._nc is not None:
-            await self.ensure_stream()
+            if stream:
+                await self.ensure_stream()
             return
         nc = Client()
         try:
@@ -208,7 +210,8 @@ class NatsPublisher:
         self._js = nc.jetstream(timeout=self._ack_timeout)
         self._round_trip = _RoundTrip(nc)
         await self._round_trip.start()
-        await self.ensure_stream()
+        if stream:
+            await self.ensure_stream()
 
     async def ensure_stream(self) -> None:
         """Create the stream, or bring an existing one to this configuration (retention may change)."""
