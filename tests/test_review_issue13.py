@@ -102,3 +102,51 @@ async def test_credential_changes_reach_replicas_while_jetstream_refuses(own_dat
             await relay.stop()
             await publisher.close()
             await replica.stop()
+
+
+async def test_a_leader_keeps_its_election_through_a_batch_longer_than_five_seconds(
+        own_database: str, own_pool: asyncpg.Pool) -> None:
+    """A batch that takes more than 5 s to publish (JetStream slow to acknowledge: a cluster electing
+    a stream leader, a backlog after an outage): the leader's lock connection sat idle in its
+    transaction meanwhile, the server ended it after 5 s (idle_in_transaction_session_timeout) and a
+    standby was elected while the leader was still publishing: two relays published the same batch,
+    and the one that finished second stepped down fenced. The leader checks in while it publishes."""
+    store_id = await own_pool.fetchval(
+        "INSERT INTO stores (code, name) VALUES ('review13-slow', 'Slow') RETURNING id")
+    with NatsServer(require_nats_server_binary()) as nats:
+        publishers = [JetStreamPublisher(NatsPublisher(nats.url, 1.0, ack_timeout=20.0)) for _ in range(2)]
+        leader, standby = (Relay(own_database, own_pool, publisher, bus="nats", standby_interval=0.1)
+                           for publisher in publishers)
+        leader.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not leader.active:
+                assert time.monotonic() < deadline, "the relay was never elected"
+                await asyncio.sleep(0.05)
+            await own_pool.execute("SELECT record_event($1, 'menu.updated', NULL, '{}'::json)", store_id)
+            deadline = time.monotonic() + 10
+            while leader.batches == 0:  # the bus (and its stream) is ready
+                assert time.monotonic() < deadline, "the leader published nothing"
+                await asyncio.sleep(0.05)
+            standby.start()
+            await asyncio.sleep(0.5)
+            nats.freeze()  # JetStream acknowledges nothing for 7 s
+            try:
+                await own_pool.execute("SELECT record_event($1, 'menu.updated', NULL, '{}'::json)", store_id)
+                elected_meanwhile = False
+                for _ in range(70):
+                    elected_meanwhile = elected_meanwhile or standby.active
+                    await asyncio.sleep(0.1)
+            finally:
+                nats.thaw()
+            deadline = time.monotonic() + 20
+            while leader.batches < 2 and not elected_meanwhile:
+                assert time.monotonic() < deadline, "the slow batch was never published"
+                await asyncio.sleep(0.05)
+            assert not elected_meanwhile, "a standby was elected while the leader was still publishing"
+            assert leader.active and not standby.active
+        finally:
+            await standby.stop()
+            await leader.stop()
+            for publisher in publishers:
+                await publisher.close()

@@ -226,16 +226,27 @@ class Relay:
             await self._pool.execute(WATERMARK_MISSING, self._bus)
             stored = await self._pool.fetchval(WATERMARK, self._bus)
         self._stored = self._watermark = stored
-        loop = asyncio.get_running_loop()
-        lock_checked = loop.time()
+        # The lock is checked on its own schedule, also while a batch is being published: checked only
+        # between batches, a batch longer than 5 s (JetStream slow to acknowledge, a backlog) left the
+        # lock's transaction idle until the server ended it, and a standby published the same batch.
+        keeper = asyncio.create_task(self._keep_lock(lock), name="event-relay-lock")
+        try:
+            while not keeper.done():
+                published = await self._step()
+                if not published and not keeper.done():
+                    await asyncio.sleep(self._interval)
+            keeper.result()  # why the lock was lost
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await keeper
+
+    async def _keep_lock(self, lock: asyncpg.Connection) -> None:
+        """Checks in every lock_check_interval; returns or raises when the lock's connection is lost."""
         while True:
-            published = await self._step()
-            if loop.time() - lock_checked >= self._lock_check_interval:
-                # Still connected, so still holding the lock (a dead link raises here).
-                await lock.fetchval("SELECT 1", timeout=self._lock_check_interval * 2)
-                lock_checked = loop.time()
-            if not published:
-                await asyncio.sleep(self._interval)
+            await asyncio.sleep(self._lock_check_interval)
+            # Still connected, so still holding the lock (a dead link raises here).
+            await lock.fetchval("SELECT 1", timeout=self._lock_check_interval * 2)
 
     async def _step(self) -> bool:
         """One poll: publish what committed since the watermark; whether anything was."""
