@@ -12,8 +12,9 @@ import pytest
 
 from tableorder import db
 from tableorder.events.bus import JetStreamPublisher
-from tableorder.events.nats_bus import NatsPublisher, NatsSubscriber
+from tableorder.events.nats_bus import DUPLICATE_WINDOW_SECONDS, NatsPublisher, NatsSubscriber
 from tableorder.events.relay import CHANNEL, NotifyPublisher, Relay
+from tableorder.settings import Settings, SettingsError
 from tests.nats_server import NatsServer, require_nats_server_binary
 
 
@@ -150,3 +151,16 @@ async def test_a_leader_keeps_its_election_through_a_batch_longer_than_five_seco
             await leader.stop()
             for publisher in publishers:
                 await publisher.close()
+
+
+@pytest.mark.parametrize(("bus", "hours"), [("nats", "0.01"), ("postgres", "0"), ("postgres", "-1"), ("nats", "0")])
+def test_a_retention_the_relay_cannot_work_with_is_refused_at_start(bus: str, hours: str) -> None:
+    """EVENT_RETENTION_HOURS was never checked. On NATS it is the stream's max age, and JetStream
+    refuses a stream whose max age is shorter than its 2-minute duplicate window: the relay failed
+    every batch (ServerError), stood down and was elected again for ever, and no replica heard of an
+    event, a menu change or a logout. 0 or less pruned every event at once (every resume a resync)."""
+    env = {"EVENT_BUS": bus, "NATS_URL": "nats://127.0.0.1:4222", "EVENT_RETENTION_HOURS": hours}
+    with pytest.raises(SettingsError, match="EVENT_RETENTION_HOURS"):
+        Settings.from_env(env)
+    assert Settings.from_env({**env, "EVENT_RETENTION_HOURS": "0.05"}).event_retention_hours == 0.05
+    assert DUPLICATE_WINDOW_SECONDS == 120  # what settings.py checks against

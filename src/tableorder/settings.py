@@ -199,6 +199,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "NATS_STREAM_REPLICAS": 1 <= self.nats_stream_replicas <= 5,
             "EVENT_PUBLISH": self.event_bus == "postgres" or self.event_publish == "relay",
             "EVENT_RELAY_INTERVAL": 0 < self.event_relay_interval <= 1,
+            # On NATS it is also the stream's max age, which JetStream refuses below the stream's
+            # 2-minute duplicate window (nats_bus.DUPLICATE_WINDOW_SECONDS): the relay would fail every batch.
+            "EVENT_RETENTION_HOURS": self.event_retention_hours * 3600 >= (120 if self.event_bus == "nats" else 0)
+            and self.event_retention_hours > 0,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
