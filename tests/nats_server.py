@@ -63,10 +63,13 @@ def _free_port() -> int:
 class NatsServer:
     """One nats-server process; `url` stays the same across stop/kill/start."""
 
-    def __init__(self, binary: Path, store_dir: Path | None = None, *, jetstream: bool = True) -> None:
-        """`jetstream=False`: a server as misconfigured for us (core NATS only)."""
+    def __init__(self, binary: Path, store_dir: Path | None = None, *, jetstream: bool = True,
+                 max_file_store: str | None = None) -> None:
+        """`jetstream=False`: a server as misconfigured for us (core NATS only). `max_file_store`:
+        the most JetStream may store on disk (e.g. "2MB"), as a server's volume bounds it."""
         self.binary = binary
         self.jetstream = jetstream
+        self.max_file_store = max_file_store
         self._own_dir = store_dir is None
         self.store_dir = store_dir or Path(tempfile.mkdtemp(prefix="tableorder-test-nats-"))
         self.port = _free_port()
@@ -87,7 +90,8 @@ class NatsServer:
         self.process = subprocess.Popen(
             [str(self.binary), "--name", "tableorder-test", "--addr", "127.0.0.1", "--port", str(self.port),
              "--http_port", str(self.monitor_port), "--log", str(self.log_file),
-             *(["--jetstream", "--store_dir", str(self.store_dir)] if self.jetstream else [])],
+             *(["--jetstream", "--store_dir", str(self.store_dir)] if self.jetstream else []),
+             *(["--config", str(self._config())] if self.max_file_store else [])],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         deadline = time.monotonic() + timeout
@@ -99,6 +103,11 @@ class NatsServer:
             time.sleep(0.05)
         self.kill()
         raise RuntimeError(f"nats-server did not become ready in {timeout} s:\n{self.log()}")
+
+    def _config(self) -> Path:
+        config = self.store_dir / "nats-server.conf"
+        config.write_text(f"jetstream {{\n  max_file_store: {self.max_file_store}\n}}\n")
+        return config
 
     def stop(self, timeout: float = 10) -> None:
         """SIGTERM (a clean shutdown), SIGKILL if it does not exit in time."""

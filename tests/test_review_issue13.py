@@ -164,3 +164,48 @@ def test_a_retention_the_relay_cannot_work_with_is_refused_at_start(bus: str, ho
         Settings.from_env(env)
     assert Settings.from_env({**env, "EVENT_RETENTION_HOURS": "0.05"}).event_retention_hours == 0.05
     assert DUPLICATE_WINDOW_SECONDS == 120  # what settings.py checks against
+
+
+async def test_a_full_jetstream_store_does_not_stop_the_relay(own_database: str, own_pool: asyncpg.Pool) -> None:
+    """The stream kept every event for EVENT_RETENTION_HOURS with no bound on its bytes, so it grew until
+    the server's JetStream storage was full (ops/k8s gives each server 10 GiB: at the 200 orders/s
+    issue 13 aims for, a few hours), and from then on JetStream refused every publish: the relay
+    failed every batch and no replica heard of any store's event until messages aged out. Replicas
+    never read the stream's history (the events table is the record), so the oldest messages go
+    instead (NATS_STREAM_MAX_BYTES, discard old)."""
+    store_id = await own_pool.fetchval(
+        "INSERT INTO stores (code, name) VALUES ('review13-full', 'Full') RETURNING id")
+    note = "x" * 10_000
+    with NatsServer(require_nats_server_binary(), max_file_store="2MB") as nats:
+        heard: list[int] = []
+        replica = NatsSubscriber(nats.url, lambda *event: heard.append(event[1]), lambda *kind: None, lambda: None)
+        replica.start()
+        publisher = JetStreamPublisher(NatsPublisher(nats.url, 24.0, max_bytes=1024 * 1024))
+        relay = Relay(own_database, own_pool, publisher, bus="nats", standby_interval=0.1)
+        relay.start()
+        try:
+            deadline = time.monotonic() + 10
+            while not (relay.active and replica.connected):
+                assert time.monotonic() < deadline, "the relay was never elected or the replica never connected"
+                await asyncio.sleep(0.05)
+            await replica.watch(store_id)
+            # 4 MB of events, 40 batches of 10 events of 10 kB: twice what the server may store.
+            for _ in range(40):
+                await own_pool.execute(
+                    "SELECT record_event($1, 'order.updated', NULL, json_build_object('note', $2::text)) "
+                    "FROM generate_series(1, 10)", store_id, note)
+            # Published means acknowledged, the watermark past them. (Core NATS hands every publish to
+            # the replicas even when JetStream refuses to store it, so they heard each refused batch,
+            # again and again as the relay retried it, ever larger, with the events since.)
+            deadline = time.monotonic() + 30
+            while not await own_pool.fetchval(
+                    "SELECT pg_visible_in_snapshot((SELECT max(xid) FROM events WHERE store_id = $1), snapshot) "
+                    "FROM event_relay WHERE bus = 'nats'", store_id):
+                assert time.monotonic() < deadline, f"the relay stalled ({relay.batches} batches published)"
+                await asyncio.sleep(0.05)
+            last = await own_pool.fetchval("SELECT last_event_position FROM stores WHERE id = $1", store_id)
+            assert heard and heard[-1] == last
+        finally:
+            await relay.stop()
+            await publisher.close()
+            await replica.stop()

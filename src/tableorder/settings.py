@@ -120,6 +120,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     nats_url: str | None = None
     # Copies JetStream keeps of the event stream (3 on a cluster of three; 1 on a single server).
     nats_stream_replicas: int = 1
+    # The most the JetStream stream keeps (its oldest messages go first); within each server's storage.
+    nats_stream_max_bytes: int = 1024 * 1024 * 1024
     event_publish: Literal["relay", "commit"] = "relay"
     # How often the active relay looks for new commits, in seconds (what it adds to push latency).
     event_relay_interval: float = 0.01
@@ -197,6 +199,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "WEBHOOK_LEASE_SECONDS": self.webhook_lease_seconds >= 2 * self.webhook_timeout_seconds,
             "NATS_URL": self.event_bus != "nats" or bool(self.nats_url),
             "NATS_STREAM_REPLICAS": 1 <= self.nats_stream_replicas <= 5,
+            "NATS_STREAM_MAX_BYTES": self.nats_stream_max_bytes >= 1024 * 1024,
             "EVENT_PUBLISH": self.event_bus == "postgres" or self.event_publish == "relay",
             "EVENT_RELAY_INTERVAL": 0 < self.event_relay_interval <= 1,
             # On NATS it is also the stream's max age, which JetStream refuses below the stream's

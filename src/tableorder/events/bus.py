@@ -107,7 +107,8 @@ def publisher(settings: Settings) -> Publisher:
     if settings.event_bus == "nats":
         assert settings.nats_url is not None
         return JetStreamPublisher(NatsPublisher(settings.nats_url, settings.event_retention_hours,
-                                                replicas=settings.nats_stream_replicas))
+                                                replicas=settings.nats_stream_replicas,
+                                                max_bytes=settings.nats_stream_max_bytes))
     return NotifyPublisher()
 
 

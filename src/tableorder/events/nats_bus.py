@@ -33,7 +33,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 
 log = logging.getLogger("tableorder.events")
 
@@ -167,11 +167,15 @@ class NatsPublisher:
 
     def __init__(self, url: str, retention_hours: float, *, ack_timeout: float = 5.0,
                  connect_timeout: float = 10.0, replicas: int = 1, name: str = "tableorder-relay",
-                 ping_interval: int = 5, reconnect_time_wait: int = 1) -> None:
+                 ping_interval: int = 5, reconnect_time_wait: int = 1, max_bytes: int = -1) -> None:
         self._url = url
+        # `max_bytes` (NATS_STREAM_MAX_BYTES): past it the oldest messages go. Replicas never read the
+        # stream's history (the events table is the record); unbounded, the stream grew until the
+        # server's storage was full and JetStream refused every publish, stalling the relay.
         self._stream_config = StreamConfig(
             name=STREAM, subjects=[f"{EVENTS_PREFIX}>"], storage=StorageType.FILE,
-            duplicate_window=DUPLICATE_WINDOW_SECONDS, max_age=retention_hours * 3600.0, num_replicas=replicas)
+            duplicate_window=DUPLICATE_WINDOW_SECONDS, max_age=retention_hours * 3600.0, num_replicas=replicas,
+            max_bytes=max_bytes, discard=DiscardPolicy.OLD)
         self._ack_timeout = ack_timeout
         self._connect_timeout = connect_timeout
         self._options = _connect_options(name, ping_interval, reconnect_time_wait)
