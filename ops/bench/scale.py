@@ -94,8 +94,13 @@ class Round:
     verified: int  # stores whose last position was heard (of those that had events)
     stores_with_events: int
     publish_lag_ms: float  # writers stopped → every store's last position heard
-    machine_busy: float  # share of both cores busy (from /proc/stat) during the counted window
-    bench_cpu: float  # CPU share of this process (writers, relay, listener) during the counted window
+    # Shares of the machine (all cores) during the counted window: busy in all (from /proc/stat), by
+    # PostgreSQL (the postmaster and its processes), by this process (writers, relay, listener), and by
+    # everything else (other work on the machine): machine − PostgreSQL − this process.
+    machine_busy: float
+    pg_cpu: float
+    bench_cpu: float
+    other_cpu: float
 
 
 @dataclass(eq=False)
@@ -120,6 +125,36 @@ def cpu_times() -> tuple[int, int]:
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = values[3] + values[4]  # idle + iowait
     return sum(values) - idle, sum(values)
+
+
+def tree_jiffies(root: int | None) -> int:
+    """CPU jiffies of a process with its children, live or exited (PostgreSQL: the postmaster with its
+    backends); 0 when it is not a process of this machine."""
+    if root is None:
+        return 0
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry.name) == root:
+            total += sum(int(f) for f in fields[11:15])  # utime, stime, and its exited children's
+        elif int(fields[1]) == root:
+            total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def postmaster_of(backend_pid: int) -> int | None:
+    """The local postmaster serving a backend, or None (a server on another machine)."""
+    try:
+        fields = Path(f"/proc/{backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        parent = int(fields[1])
+        return parent if b"postgres" in Path(f"/proc/{parent}/cmdline").read_bytes() else None
+    except OSError:
+        return None
 
 
 def filesystem_of(path: str) -> str:
@@ -187,7 +222,7 @@ async def write_orders(conn: asyncpg.Connection, stores: list[Store], count_from
 
 async def commit_round(url: str, writers: list[asyncpg.Connection], listen: asyncpg.Connection, heard: Heard,
                        pool: asyncpg.Pool, stores: list[Store], mode: str, number: int, seconds: float,
-                       relay_interval: float) -> Round:
+                       relay_interval: float, postmaster: int | None) -> Round:
     notify = "on" if mode == "commit" else "off"
     await asyncio.gather(*(w.execute(f"SET tableorder.notify_on_commit = {notify}") for w in writers))
     relay = None
@@ -209,18 +244,21 @@ async def commit_round(url: str, writers: list[asyncpg.Connection], listen: asyn
     start = loop.time()
     count_from, stop_at = start + WARM_UP, start + WARM_UP + seconds
 
-    async def counted_window() -> tuple[tuple[int, int], float, tuple[int, int], float]:
+    async def counted_window() -> tuple[tuple[int, int, int, float], tuple[int, int, int, float]]:
         await asyncio.sleep(count_from - loop.time())
-        busy0, cpu0 = cpu_times(), time.process_time()
+        first = (*cpu_times(), tree_jiffies(postmaster), time.process_time())
         await asyncio.sleep(stop_at - loop.time())
-        return busy0, cpu0, cpu_times(), time.process_time()
+        return first, (*cpu_times(), tree_jiffies(postmaster), time.process_time())
 
     rngs = [random.Random(f"{number}-{mode}-{i}") for i in range(len(writers))]
     window = asyncio.create_task(counted_window())
     results = await asyncio.gather(*(write_orders(w, stores, count_from, stop_at, rng)
                                      for w, rng in zip(writers, rngs, strict=True)))
     stopped = loop.time()
-    (busy0, total0), cpu0, (busy1, total1), cpu1 = await window
+    (busy0, total0, pg0, cpu0), (busy1, total1, pg1, cpu1) = await window
+    tick = os.sysconf("SC_CLK_TCK")
+    total = max(1, total1 - total0)
+    busy, pg, bench = busy1 - busy0, pg1 - pg0, (cpu1 - cpu0) * tick
     after = await positions(listen, stores)
     owed = {s: p for s, p in after.items() if p > before[s]}
     verified, lag = 0, float("nan")
@@ -240,8 +278,8 @@ async def commit_round(url: str, writers: list[asyncpg.Connection], listen: asyn
     return Round(mode=mode, number=number, seconds=seconds, commits=commits, errors=sum(e for _, e in results),
                  commits_per_s=commits / seconds, events=sum(after.values()) - sum(before.values()),
                  notifications=heard.messages, batches=batches, verified=verified, stores_with_events=len(owed),
-                 publish_lag_ms=lag, machine_busy=(busy1 - busy0) / max(1, total1 - total0),
-                 bench_cpu=(cpu1 - cpu0) / seconds)
+                 publish_lag_ms=lag, machine_busy=busy / total, pg_cpu=pg / total, bench_cpu=bench / total,
+                 other_cpu=max(0.0, busy - pg - bench) / total)
 
 
 async def commits_part(url: str, args: argparse.Namespace) -> tuple[list[Round], dict[str, str]]:
@@ -251,6 +289,7 @@ async def commits_part(url: str, args: argparse.Namespace) -> tuple[list[Round],
     settings = {name: await listen.fetchval(f"SHOW {name}") for name in PG_SETTINGS}
     settings["data directory file system"] = filesystem_of(await listen.fetchval("SHOW data_directory"))
     stores = await seed_stores(listen, args.stores, args.tables, args.items)
+    postmaster = postmaster_of(await listen.fetchval("SELECT pg_backend_pid()"))
     heard = Heard()
     await listen.add_listener(CHANNEL, heard)
     # Connections as the app's pool opens them (db.create_pool), one per writer.
@@ -262,12 +301,13 @@ async def commits_part(url: str, args: argparse.Namespace) -> tuple[list[Round],
             shift = (number - 1) % len(MODES)
             for mode in MODES[shift:] + MODES[:shift]:
                 result = await commit_round(url, writers, listen, heard, pool, stores, mode, number, args.seconds,
-                                            args.relay_interval)
+                                            args.relay_interval, postmaster)
                 rounds.append(result)
                 print(f"round {number} {mode:6} {result.commits_per_s:7.0f} commits/s  errors {result.errors}  "
                       f"events {result.events}  notifications {result.notifications}  batches {result.batches}  "
                       f"verified {result.verified}/{result.stores_with_events}  lag {result.publish_lag_ms:.0f} ms  "
-                      f"machine busy {result.machine_busy:.0%}  bench process {result.bench_cpu:.0%}", flush=True)
+                      f"machine busy {result.machine_busy:.0%} (PostgreSQL {result.pg_cpu:.0%}, bench process "
+                      f"{result.bench_cpu:.0%}, other work {result.other_cpu:.0%})", flush=True)
     finally:
         await asyncio.gather(*(w.close() for w in writers))
         await listen.close()
@@ -337,9 +377,9 @@ def nats_verdict(result: dict[str, Any]) -> str:
     return f"JetStream stream holds {messages} messages"
 
 
-def busy_machine(args: argparse.Namespace) -> bool:
-    cores = os.cpu_count() or 1
-    return any(float(load.split(" / ")[0]) > cores for load in (args.load, args.load_after))
+def busy_machine(rounds: list[Round]) -> bool:
+    """Whether other work took a noticeable share of the machine while this bench ran."""
+    return median([r.other_cpu for r in rounds]) > 0.1
 
 
 def median(values: list[float]) -> float:
@@ -360,9 +400,9 @@ def render(args: argparse.Namespace, rounds: list[Round], settings: dict[str, st
         f"Machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, asyncpg {asyncpg_version}. "
         f"Load average (1/5/15 min) when the run started: {args.load}; when it ended: {args.load_after}. "
         "PostgreSQL, the writers, the relay and the replicas share the cores."
-        + (" The machine was busy with other work during the run (load above its core count): absolute figures "
+        + (" The machine was busy with other work during the run (see `other work` below): absolute figures "
            "are low and noisy, and lock waits grow when the lock holder waits for a core; the modes alternate in "
-           "every round so the ratio compares them under the same load." if busy_machine(args) else ""),
+           "every round so the ratio compares them under the same load." if busy_machine(rounds) else ""),
         "",
         "PostgreSQL (the bench's own, as `make bench`): " + ", ".join(f"{k} = {v}" for k, v in settings.items()) + ".",
         "",
@@ -378,8 +418,8 @@ def render(args: argparse.Namespace, rounds: list[Round], settings: dict[str, st
         "checked after every `commit` and `relay` round that every store's last position was published.",
         "",
         "| mode | commits/s (median) | per round | errors | events per NOTIFY | stores verified | "
-        "publish lag after the last commit | machine busy | bench process CPU |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        "publish lag after the last commit | machine busy: all / PostgreSQL / bench process / other work |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for mode, rs in by.items():
         events = sum(r.events for r in rs)
@@ -390,11 +430,15 @@ def render(args: argparse.Namespace, rounds: list[Round], settings: dict[str, st
         lag = "–" if mode == "none" else f"{median([r.publish_lag_ms for r in rs]):.0f} ms"
         lines.append(f"| {mode} | {rate[mode]:.0f} | {', '.join(f'{r.commits_per_s:.0f}' for r in rs)} | "
                      f"{sum(r.errors for r in rs)} | {per_notify} | {verified} | {lag} | "
-                     f"{median([r.machine_busy for r in rs]):.0%} | {median([r.bench_cpu for r in rs]):.0%} |")
+                     f"{median([r.machine_busy for r in rs]):.0%} / {median([r.pg_cpu for r in rs]):.0%} / "
+                     f"{median([r.bench_cpu for r in rs]):.0%} / {median([r.other_cpu for r in rs]):.0%} |")
     lines += [
         "",
         f"**relay / commit = {rate['relay'] / rate['commit']:.2f}×** (target ≥ 1.8×); "
-        f"relay / none = {rate['relay'] / rate['none']:.2f}, commit / none = {rate['commit'] / rate['none']:.2f}.",
+        f"relay / none = {rate['relay'] / rate['none']:.2f}, commit / none = {rate['commit'] / rate['none']:.2f}. "
+        "relay / commit within each round (the same load): "
+        + ", ".join(f"{r.commits_per_s / c.commits_per_s:.2f}" for r, c in zip(by["relay"], by["commit"], strict=True))
+        + ".",
         "",
     ]
     if push:
