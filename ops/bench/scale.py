@@ -392,6 +392,8 @@ def render(args: argparse.Namespace, rounds: list[Round], settings: dict[str, st
                 if line.startswith("model name")), platform.processor())
     by = {mode: [r for r in rounds if r.mode == mode] for mode in MODES}
     rate = {mode: median([r.commits_per_s for r in rs]) for mode, rs in by.items()}
+    busy = {mode: median([r.machine_busy for r in rs]) for mode, rs in by.items()}
+    pg = {mode: median([r.pg_cpu for r in rs]) for mode, rs in by.items()}
     asyncpg_version = asyncpg.__version__
     lines = [
         SECTION,
@@ -439,6 +441,11 @@ def render(args: argparse.Namespace, rounds: list[Round], settings: dict[str, st
         "relay / commit within each round (the same load): "
         + ", ".join(f"{r.commits_per_s / c.commits_per_s:.2f}" for r, c in zip(by["relay"], by["commit"], strict=True))
         + ".",
+        "",
+        f"`none` notifies nothing, so it is the ceiling: none / commit = {rate['none'] / rate['commit']:.2f} is about "
+        "the most relay / commit can reach on this machine. `commit` keeps the machine "
+        f"{busy['commit']:.0%} busy (its commits wait for one another, not for a core), `relay` {busy['relay']:.0%} "
+        f"and `none` {busy['none']:.0%} (PostgreSQL's share: {pg['relay']:.0%} and {pg['none']:.0%}).",
         "",
     ]
     if push:
