@@ -451,8 +451,9 @@ def render(args: argparse.Namespace, rounds: list[Round], settings: dict[str, st
         + ", ".join(f"{r.commits_per_s / c.commits_per_s:.2f}" for r, c in zip(by["relay"], by["commit"], strict=True))
         + ".",
         "",
-        f"`none` notifies nothing, so it is the ceiling: none / commit = {rate['none'] / rate['commit']:.2f} is about "
-        "the most relay / commit can reach on this machine. `commit` keeps the machine "
+        f"`none` notifies nothing: it is the ceiling of any way of publishing, and here it is "
+        f"{rate['none'] / rate['commit']:.2f}× `commit` (rounds move by several per cent, so relay / none may come out "
+        "above 1). `commit` keeps the machine "
         f"{busy['commit']:.0%} busy (its commits wait for one another, not for a core), `relay` {busy['relay']:.0%} "
         f"and `none` {busy['none']:.0%} (PostgreSQL's share: {pg['relay']:.0%} and {pg['none']:.0%}).",
         "",
