@@ -6,6 +6,7 @@ commits no longer NOTIFY; the per-commit design still works behind its switch.""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -15,7 +16,7 @@ import httpx
 import pytest
 
 from tableorder import db
-from tableorder.events.relay import NOTIFY_LIMIT, Batch, StoreRun, notify_payloads
+from tableorder.events.relay import NotifyPublisher, Relay
 from tests.conftest import ServerProcess
 from tests.helpers import Store, Stores, place
 from tests.nats_server import NatsServer, require_nats_server_binary
@@ -208,13 +209,36 @@ async def test_the_per_commit_design_still_works_behind_its_switch(relay_databas
                 assert (await stream.next()).json()["id"] == order["id"]
 
 
-def test_a_batch_fits_notify_payloads_whatever_its_size() -> None:
-    batch = Batch([StoreRun(store_id, 1, 10**9 + store_id, store_id % 7 == 0) for store_id in range(1, 2001)],
-                  list(range(1, 301)))
-    payloads = notify_payloads(batch)
-    assert all(len(p.encode()) <= NOTIFY_LIMIT for p in payloads)
-    entries = [entry for p in payloads for entry in p.split(";")]
-    assert len(entries) == 2000 + 300
-    assert entries[0] == "1:1000000001:" and entries[6] == "7:1000000007:menu.updated"
-    assert entries[-1] == "300:0:credentials.changed"
-
+async def test_a_batch_of_many_stores_fits_notify_payloads(relay_database: str, relay_pool: asyncpg.Pool) -> None:
+    """One relay step covers every store that committed since the watermark: 700 stores' events and
+    300 credential changes make a few payloads, each under PostgreSQL's 8000-byte limit, naming every
+    store's last position once."""
+    heard: list[str] = []
+    listening = await asyncpg.connect(db.asyncpg_dsn(relay_database))
+    await listening.add_listener("tableorder_events", lambda *args: heard.append(args[-1]))
+    try:
+        async with relay_pool.acquire() as conn, conn.transaction():
+            ids = [r["id"] for r in await conn.fetch(
+                "INSERT INTO stores (code, name) SELECT 'many-' || g || '-' || $1, 'Many' "
+                "FROM generate_series(1, 700) g RETURNING id", secrets.token_hex(3))]
+            await conn.execute("SELECT record_event(id, 'menu.updated', NULL, '{}'::json) FROM unnest($1::bigint[]) id",
+                               ids)
+            await conn.execute("INSERT INTO store_signals (store_id, kind) "
+                               "SELECT id, 'credentials.changed' FROM unnest($1::bigint[]) id", ids[:300])
+        relay = Relay(relay_database, relay_pool, NotifyPublisher(), interval=0.01)
+        relay.start()
+        try:
+            deadline = time.monotonic() + 15
+            while not {f"{i}:1:menu.updated" for i in ids} <= {e for p in heard for e in p.split(";")}:
+                assert time.monotonic() < deadline, "not every store was published"
+                await asyncio.sleep(0.05)
+        finally:
+            await relay.stop()
+        assert all(len(payload.encode()) < 8000 for payload in heard)
+        entries = [entry for payload in heard for entry in payload.split(";")]
+        ours = [e for e in entries if int(e.split(":")[0]) in set(ids)]
+        assert sorted(ours) == sorted([f"{i}:1:menu.updated" for i in ids]
+                                      + [f"{i}:0:credentials.changed" for i in ids[:300]])
+        assert len(heard) >= 3  # 1,000 entries of ~20 bytes do not fit one payload
+    finally:
+        await listening.close()

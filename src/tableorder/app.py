@@ -19,7 +19,7 @@ from tableorder.apikeys.controller import ApiKeyController
 from tableorder.asyncapi import asyncapi_route
 from tableorder.auth.controller import AdminPasswordController, AuthController, LogoutController
 from tableorder.calls.controller import AdminCallController, GuestCallController
-from tableorder.events.bus import JetStreamPublisher, NatsSource, Source, publisher
+from tableorder.events.bus import NatsSource, Source, publisher
 from tableorder.events.housekeeping import prune_forever
 from tableorder.events.hub import Hub
 from tableorder.events.listener import Listener, StoreCache
@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         source.start()
         # Events are published after they commit, by whichever replica's relay holds the election.
         publish = publisher(settings)
-        relay = app.state.relay = Relay(url, pool, publish, bus=settings.event_bus,
+        relay = app.state.relay = Relay(url, None, publish, bus=settings.event_bus,
                                          interval=settings.event_relay_interval,
                                          # On NATS no worker hears every store: the leader's worker
                                          # looks for due webhooks at once, the others on their poll.
@@ -144,8 +144,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await webhooks.stop()
             if relay is not None:
                 await relay.stop()
-            if isinstance(publish, JetStreamPublisher):
-                await publish.close()
             hub.close()
             await source.stop()
             if replica is not None:

@@ -103,7 +103,7 @@ class NatsSource:
             cache.clear()
 
 
-def publisher(settings: Settings) -> Publisher:
+def publisher(settings: Settings) -> Publisher | NotifyPublisher:
     if settings.event_bus == "nats":
         assert settings.nats_url is not None
         return JetStreamPublisher(NatsPublisher(settings.nats_url, settings.event_retention_hours,
