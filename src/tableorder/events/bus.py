@@ -18,7 +18,7 @@ import asyncpg
 
 from tableorder.events.listener import StoreCache
 from tableorder.events.nats_bus import NatsPublisher, NatsSubscriber
-from tableorder.events.relay import PAGE, Batch, NotifyPublisher, Publisher, read_bodies
+from tableorder.events.relay import PAGE, Batch, NotifyPublisher, Publisher, read_batch, read_bodies
 from tableorder.settings import Settings
 
 
@@ -35,8 +35,7 @@ class Source(Protocol):
 
 class JetStreamPublisher:
     """EVENT_BUS=nats: the cache invalidations on core NATS, then each event of the batch to
-    JetStream, every one acknowledged before the relay's watermark moves (the transaction that moves
-    it commits after this returns).
+    JetStream, every one acknowledged before the relay's watermark moves (after this returns).
 
     Invalidations first: they need no JetStream, so while it refuses (a cluster without quorum, a
     full store) a logout, a deleted table or a revoked key still ends access on every replica; and a
@@ -55,7 +54,12 @@ class JetStreamPublisher:
         invalidations += [(store_id, "credentials.changed") for store_id in batch.signals]
         if invalidations:
             await self._nats.publish_invalidations(invalidations)
-        for run in batch.runs:
+        if sum(run.last - run.first + 1 for run in batch.runs) <= PAGE:
+            # The usual batch (what committed in the last few milliseconds): one read, one publish.
+            if batch.runs:
+                await self._nats.publish_events(await read_batch(conn, batch.runs))
+            return
+        for run in batch.runs:  # a backlog: a page at a time
             next_page = await read_bodies(conn, run)
             while page := await next_page():
                 await self._nats.publish_events(page)

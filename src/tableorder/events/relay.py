@@ -141,8 +141,8 @@ class EventBody(NamedTuple):
 
 
 class Publisher(Protocol):
-    """Where a batch goes. `publish` runs inside the transaction that advances the watermark: if it
-    raises, the watermark stays and the batch is published again."""
+    """Where a batch goes (a bus that carries the events themselves). The watermark advances only
+    after `publish` returned: if it raises, the batch is published again."""
 
     async def publish(self, conn: asyncpg.Connection, batch: Batch) -> None: ...
 
@@ -152,6 +152,21 @@ class NotifyPublisher:
     committed since the watermark, advances the watermark (compare-and-set) and sends one NOTIFY per
     batch (more only past 7,800 bytes), which PostgreSQL delivers when the statement commits. One
     round trip per poll, so a relay on a busy worker's event loop waits for it once, not five times."""
+
+
+BATCH_EVENTS = """
+SELECT e.store_id, e.position, e.type, e.table_id, e.payload::text AS payload
+  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS r(store_id, first, last)
+  JOIN events e ON e.store_id = r.store_id AND e.position BETWEEN r.first AND r.last
+ ORDER BY e.store_id, e.position
+"""
+
+
+async def read_batch(conn: asyncpg.Connection, runs: list[StoreRun]) -> list[EventBody]:
+    """Every event of runs holding at most PAGE events together, in one statement."""
+    rows = await conn.fetch(BATCH_EVENTS, [r.store_id for r in runs], [r.first for r in runs],
+                            [r.last for r in runs])
+    return [EventBody(r["store_id"], r["position"], r["type"], r["table_id"], r["payload"]) for r in rows]
 
 
 async def read_bodies(conn: asyncpg.Connection, run: StoreRun,
@@ -330,10 +345,12 @@ class Relay:
                 # one finds the same nothing).
                 self._watermark = snapshot
                 return False
-            async with conn.transaction():
-                if await conn.execute(ADVANCE, self._bus, self._stored, snapshot) != "UPDATE 1":
-                    raise RelayFenced("the watermark moved under this relay: another relay is active")
-                await self._publisher.publish(conn, batch)
+            # Published first (acknowledged, or it raises and the watermark stays), then the watermark
+            # moves: a relay deposed meanwhile finds it moved and stands down; what it published again
+            # is dropped by the bus (message ids).
+            await self._publisher.publish(conn, batch)
+            if await conn.execute(ADVANCE, self._bus, self._stored, snapshot) != "UPDATE 1":
+                raise RelayFenced("the watermark moved under this relay: another relay is active")
         return self._published(snapshot)
 
     def _published(self, snapshot: str) -> bool:
