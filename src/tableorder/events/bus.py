@@ -12,14 +12,16 @@ active relay publishes them. Both buses feed the same hub and invalidate the sam
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import asyncpg
 
 from tableorder.events.listener import StoreCache
-from tableorder.events.nats_bus import NatsPublisher, NatsSubscriber
 from tableorder.events.relay import PAGE, Batch, NotifyPublisher, Publisher, read_batch, read_bodies
 from tableorder.settings import Settings
+
+if TYPE_CHECKING:  # nats-py is imported only by a replica on EVENT_BUS=nats (about 1.5 MB it need not hold)
+    from tableorder.events.nats_bus import NatsPublisher
 
 
 class Source(Protocol):
@@ -76,6 +78,8 @@ class NatsSource:
 
     def __init__(self, url: str, deliver: Callable[[int, int, str, int | None, str], None],
                  on_connect: Callable[[], None], caches: Mapping[str, StoreCache]) -> None:
+        from tableorder.events.nats_bus import NatsSubscriber
+
         self.caches = caches
         self._on_connect = on_connect
         self.subscriber = NatsSubscriber(url, deliver, self._invalidate, self._connected, self._disconnected)
@@ -109,6 +113,8 @@ class NatsSource:
 
 def publisher(settings: Settings) -> Publisher | NotifyPublisher:
     if settings.event_bus == "nats":
+        from tableorder.events.nats_bus import NatsPublisher
+
         assert settings.nats_url is not None
         return JetStreamPublisher(NatsPublisher(settings.nats_url, settings.event_retention_hours,
                                                 replicas=settings.nats_stream_replicas,
