@@ -391,8 +391,9 @@ def event_connections(topology: Topology) -> set[int]:
         prefix = "tableorder-listener-"
     else:
         names = [client["application_name"] for client in topology.pgbouncer.show("CLIENTS")]
-        prefix = "tableorder-relay-"
-    return {int(name.removeprefix(prefix)) for name in names if name.startswith(prefix)}
+        prefix = "tableorder-relay-"  # the election connection (its work connections: tableorder-relay-work-)
+    return {int(name.removeprefix(prefix)) for name in names
+            if name.startswith(prefix) and name.removeprefix(prefix).isdigit()}
 
 
 def relay_lock_holders(topology: Topology) -> list[str]:
@@ -424,8 +425,11 @@ async def test_one_relay_is_elected_and_only_the_postgres_bus_listens(topology: 
     # One relay holds the election lock, in one of the four workers; through PgBouncer too, whose
     # server connection then carries the leader's application_name.
     [holder] = relay_lock_holders(topology)
-    assert holder.startswith("tableorder-relay-") and int(holder.removeprefix("tableorder-relay-")) in workers
-    leader = int(holder.removeprefix("tableorder-relay-"))
+    # (Through PgBouncer a server connection may carry the name of the relay's work connection, which
+    # its thread opens in the same worker: tableorder-relay-work-<pid>.)
+    named = re.fullmatch(r"tableorder-relay-(?:work-)?(\d+)", holder)
+    assert named is not None and int(named.group(1)) in workers, holder
+    leader = int(named.group(1))
     # Readiness says so too: `active` from the leader's backend, only `standby` from the other.
     for backend in topology.backends:
         seen: set[str] = set()
