@@ -83,13 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             application_name=f"tableorder-read-{os.getpid()}",
         ) if settings.database_replica_url else None
         app.state.reads = db.Reads(pool, replica)
-        nats = NatsSource(settings.nats_url, lambda *event: hub.deliver(*event), lambda: on_connect(),
-                          {}) if settings.event_bus == "nats" and settings.nats_url else None
-        hub = app.state.hub = Hub(pool, settings.sse_max_connections_per_store, settings.sse_heartbeat_interval,
-                                  max_per_table=settings.sse_max_connections_per_table,
-                                  max_queued_bytes=settings.sse_max_queued_bytes,
-                                  watcher=nats.subscriber if nats is not None else None)
-        hub.start()
+        hub: Hub  # made below, once the bus that feeds it is; the callbacks here run only after that
         menu_cache = app.state.menu_cache = MenuCache()
         app.state.menu_load = partial(menu_queries.menu_document, app.state.reads)
         credentials = app.state.credentials = Credentials(pool)
@@ -107,12 +101,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             webhooks.wake()
 
         caches: dict[str, StoreCache] = {"menu.updated": menu_cache, "credentials.changed": credentials}
-        source: Source
-        if nats is not None:
-            nats.caches = caches
-            source = nats
-        else:
-            source = Listener(url, on_event=on_event, on_connect=on_connect, caches=caches)
+        nats = NatsSource(settings.nats_url, lambda *event: hub.deliver(*event), on_connect, caches) \
+            if settings.event_bus == "nats" and settings.nats_url else None
+        source: Source = nats if nats is not None else Listener(url, on_event=on_event, on_connect=on_connect,
+                                                                caches=caches)
+        hub = Hub(pool, settings.sse_max_connections_per_store, settings.sse_heartbeat_interval,
+                                  max_per_table=settings.sse_max_connections_per_table,
+                                  max_queued_bytes=settings.sse_max_queued_bytes,
+                                  watcher=nats.subscriber if nats is not None else None)
+        app.state.hub = hub
+        hub.start()
         app.state.listener = source
         source.start()
         # Events are published after they commit, by whichever replica's relay holds the election.

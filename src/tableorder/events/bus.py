@@ -80,7 +80,7 @@ class NatsSource:
                  on_connect: Callable[[], None], caches: Mapping[str, StoreCache]) -> None:
         from tableorder.events.nats_bus import NatsSubscriber
 
-        self.caches = caches
+        self._caches = caches
         self._on_connect = on_connect
         self.subscriber = NatsSubscriber(url, deliver, self._invalidate, self._connected, self._disconnected)
 
@@ -95,18 +95,18 @@ class NatsSource:
         await self.subscriber.stop()
 
     def _invalidate(self, store_id: int, kind: str) -> None:
-        cache = self.caches.get(kind)
+        cache = self._caches.get(kind)
         if cache is not None:
             cache.invalidate(store_id)
 
     def _connected(self) -> None:
-        for cache in self.caches.values():
+        for cache in self._caches.values():
             cache.clear()
             cache.enabled = True
         self._on_connect()
 
     def _disconnected(self) -> None:
-        for cache in self.caches.values():
+        for cache in self._caches.values():
             cache.enabled = False
             cache.clear()
 
