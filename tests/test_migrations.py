@@ -537,8 +537,12 @@ async def test_the_event_commits_with_the_change(pool: asyncpg.Pool) -> None:
         async with conn.transaction():
             doc, _ = await _place(conn, store, [(store.items[0], 1)])
             await conn.execute("UPDATE orders SET status = 'preparing' WHERE id = $1", doc["id"])
-            # Deferred to commit: nothing recorded yet, even inside the transaction.
-            assert len(await _events(conn, store.id)) == 4
+            # place_order() records its order itself (migration 0013); the update is deferred to
+            # commit: not recorded yet, even inside the transaction...
+            inside = await _events(conn, store.id)
+            assert [(e["position"], e["type"]) for e in inside[4:]] == [(5, "order.created")]
+            # ...and nothing of it outside until it commits.
+            assert len(await _events(pool, store.id)) == 4
         events = await _events(conn, store.id)
     # Both changes of the one transaction: two events, the second with the final state.
     assert [(e["position"], e["type"]) for e in events[4:]] == [(5, "order.created"), (6, "order.updated")]
@@ -787,3 +791,50 @@ async def test_a_menu_holds_at_most_500_items_in_100_categories(pool: asyncpg.Po
     # Changes that add nothing are never refused.
     await pool.execute("UPDATE menu_items SET price = 2, store_id = store_id WHERE store_id = $1", store.id)
     assert await pool.fetchval("SELECT count(*) FROM menu_items WHERE store_id = $1", store.id) == 500
+
+
+# --- 0013: place_order() records its own order (issue 13, point 3) -----------------------------------
+
+
+async def test_0013_downgrade_restores_0012_exactly(fresh_database) -> None:  # type: ignore[no-untyped-def]
+    url: str = await fresh_database("tableorder_0013")
+    await asyncio.to_thread(db.migrate, url, "0012")
+    conn = await asyncpg.connect(db.asyncpg_dsn(url))
+    try:
+        before = await _definitions(conn), (await _schema(conn))["triggers"]
+        await asyncio.to_thread(db.migrate, url, "0013")
+        assert "tableorder.placing" in (await _definitions(conn))[
+            "place_order(bigint,bigint,bigint[],integer[],text,text,bytea,integer,integer,integer[],bigint[])"]
+        await asyncio.to_thread(db.downgrade, url, "0012")
+        assert (await _definitions(conn), (await _schema(conn))["triggers"]) == before
+    finally:
+        await conn.close()
+
+
+async def test_an_order_inserted_without_place_order_is_still_recorded_at_commit(pool: asyncpg.Pool) -> None:
+    """The deferred triggers skip only place_order()'s own row (it records that one itself): an order
+    a vendor's SQL or a data load inserts gets its event and its tickets at commit, once, and after
+    place_order() in the same transaction the triggers fire again for other rows."""
+    store = await _seed(pool)
+    station = await pool.fetchval(
+        "INSERT INTO stations (store_id, name) VALUES ($1, 'Bar') RETURNING id", store.id)
+    await pool.execute("UPDATE menu_items SET station_id = $2 WHERE store_id = $1", store.id, station)
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            placed, _ = await _place(conn, store, [(store.items[0], 1)])
+            session = placed["session_id"]
+            loaded = await conn.fetchval(
+                "INSERT INTO orders (store_id, session_id, table_id, table_number, business_day, order_no, total_amount)"
+                " VALUES ($1, $2, $3, 1, current_date, 999, 1000) RETURNING id", store.id, session, store.tables[0])
+            await conn.execute(
+                "INSERT INTO order_lines (store_id, order_id, line_no, menu_item_id, name, unit_price, quantity,"
+                " station_id) VALUES ($1, $2, 1, $3, 'Loaded', 1000, 1, $4)", store.id, loaded, store.items[0], station)
+    events = [(e["type"], json.loads(e["payload"]).get("order_id", json.loads(e["payload"]).get("id")))
+              for e in (await _events(pool, store.id))]
+    created = [order_id for kind, order_id in events if kind == "order.created"]
+    tickets = [order_id for kind, order_id in events if kind == "ticket.created"]
+    assert created == [placed["id"], loaded] and sorted(tickets) == sorted([placed["id"], loaded])
+    # each order's event before its ticket's
+    assert events.index(("order.created", loaded)) < events.index(("ticket.created", loaded))
+    assert events.index(("order.created", placed["id"])) < events.index(("ticket.created", placed["id"]))
+    assert await pool.fetchval("SELECT count(*) FROM tickets WHERE store_id = $1", store.id) == 2

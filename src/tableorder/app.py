@@ -94,7 +94,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
         def on_event(store_id: int, position: int) -> None:
             hub.notify(store_id, position)
-            webhooks.wake()
+            webhooks.wake(store_id)
 
         def on_connect() -> None:
             hub.wake_all()
@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                                          interval=settings.event_relay_interval,
                                          # On NATS no worker hears every store: the leader's worker
                                          # looks for due webhooks at once, the others on their poll.
-                                         on_published=webhooks.wake) \
+                                         on_published=webhooks.wake_stores) \
             if settings.event_publish == "relay" else None
         if relay is not None:
             relay.start()

@@ -12,10 +12,11 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
+from litestar._asgi.utils import is_valid_host
 from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
 from litestar.routes import HTTPRoute
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, HTTPRequestEvent, Message, Receive, ReceiveMessage, Scope, Send
 
 from tableorder.allow import AllowedMethods
 
@@ -37,14 +38,46 @@ SCOPE_KEY = "tableorder.request_id"  # where the middleware leaves the id in the
 Header = tuple[bytes, bytes]
 # Hands a request to the application (with the id added to its answer): `pass_on(scope, receive, send, header)`.
 PassOn = Callable[[Scope, Receive, Send, Header], Awaitable[None]]
-# A GET handler that may answer before the framework (routing, a Request, the handler's machinery):
+# A handler that may answer before the framework (routing, a Request, the handler's machinery):
 # called as `lean(scope, receive, send, header, pass_on)` with the server's send and the `x-request-id`
 # header to put on what it sends, it answers whole, or sends nothing and awaits `pass_on(scope, receive,
 # send, header)`: the request goes through the application like any other (so every refusal is the
 # application's usual problem). Declared on the route handler as `opt={LEAN: handler}`; only for
-# routes with no path parameters.
+# routes with no path parameters. A lean handler that read the body passes on a `receive` that gives
+# it again (`replay`).
 LeanHandler = Callable[[Scope, Receive, Send, Header, PassOn], Awaitable[None]]
 LEAN = "tableorder.lean"
+
+# Host values seen valid (Litestar's check, is_valid_host, is a regular expression): the names the
+# service is reached by, a few; at most this many are remembered.
+_VALID_HOSTS: set[bytes] = set()
+_MAX_VALID_HOSTS = 64
+
+
+def valid_host(value: bytes) -> bool:
+    """Whether Litestar takes this Host header (a lean handler passes on what it would refuse)."""
+    if value in _VALID_HOSTS:
+        return True
+    if not is_valid_host(value):
+        return False
+    if len(_VALID_HOSTS) < _MAX_VALID_HOSTS:
+        _VALID_HOSTS.add(value)
+    return True
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` giving `body` (already read) as the request's, then what the server sends next."""
+    given = False
+
+    async def receive_again() -> ReceiveMessage:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        request: HTTPRequestEvent = {"type": "http.request", "body": body, "more_body": False}
+        return request
+
+    return receive_again
 
 
 def of(scope: Any) -> str | None:
@@ -82,24 +115,26 @@ class RequestIdMiddleware:
     for a log line or a problem body), the start message gets the header in place (ASGI senders
     build it per response), and the context variable is set only when the access line is logged.
 
-    A GET route may declare a lean handler (LeanHandler, `opt={LEAN: ...}`): GET /menu answers a kept
-    menu there, before routing, with the id on its own headers; what it does not answer goes on below.
+    A route may declare a lean handler (LeanHandler, `opt={LEAN: ...}`): GET /menu answers a kept
+    menu there, before routing, with the id on its own headers, and POST /orders a plain valid order;
+    what they do not answer goes on below.
     """
 
     def __init__(self, app: ASGIApp, allowed: AllowedMethods | None = None) -> None:
         self.app = app
         self.allowed = allowed
         self._access_log = logging.getLogger("uvicorn.access")
-        # GET routes answered before the framework when they can (see LeanHandler), by path.
-        self._lean: dict[str, LeanHandler] = {}
+        # Routes answered before the framework when they can (see LeanHandler), by method and path.
+        self._lean: dict[str, dict[str, LeanHandler]] = {}
         self._pass_on: PassOn = self.pass_on  # bound once, not per request
         litestar = allowed.litestar if allowed is not None else None
         for route in litestar.routes if litestar is not None and not litestar.before_send else ():
             if isinstance(route, HTTPRoute) and not route.path_parameters:
                 for handler in route.route_handlers:
                     lean = handler.opt.get(LEAN)
-                    if lean is not None and "GET" in handler.http_methods and _nothing_skipped(handler):
-                        self._lean[route.path] = lean
+                    if lean is not None and _nothing_skipped(handler):
+                        for method in handler.http_methods:
+                            self._lean.setdefault(method, {})[route.path] = lean
 
     # Not a coroutine function: it returns the awaitable of the layer below, and its `send` returns
     # the server's, so the layer adds no coroutine of its own to a request or to a message.
@@ -117,11 +152,12 @@ class RequestIdMiddleware:
         logged = self._access_log.isEnabledFor(logging.INFO)
         method = scope["method"]
 
-        if method == "GET" and self._lean:
+        lean_paths = self._lean.get(method)
+        if lean_paths is not None:
             path = scope["path"]
             if root_path := scope.get("root_path"):
                 path = path.split(root_path, maxsplit=1)[-1]  # as Litestar's router sees it
-            lean = self._lean.get(path)
+            lean = lean_paths.get(path)
             if lean is not None:
                 return lean(scope, receive, _logged(send, request_id) if logged else send, header, self._pass_on)
         send_on = self._send_with_id(send, header, logged)

@@ -189,7 +189,7 @@ class Relay:
 
     def __init__(self, url: str, pool: asyncpg.Pool | None, publisher: Publisher | NotifyPublisher, *,
                  bus: str = "postgres", interval: float = 0.01, standby_interval: float = 0.5,
-                 lock_check_interval: float = 1.0, on_published: Callable[[], None] | None = None) -> None:
+                 lock_check_interval: float = 1.0, on_published: Callable[[list[int]], None] | None = None) -> None:
         """`pool`: the connections to poll and publish on, on the caller's event loop; None runs the
         relay in a thread of its own, with its own event loop and two connections (what the app
         does: a relay sharing a busy worker's event loop waits behind its requests and streams at
@@ -307,8 +307,11 @@ class Relay:
         keeper = asyncio.create_task(self._keep_lock(lock), name="event-relay-lock")
         try:
             while not keeper.done():
-                published = await self._step()
-                if not published and not keeper.done():
+                await self._step()
+                # Also after a batch: polled again at once, a busy relay made about one statement per
+                # order (measured at 470 orders/s: 0.2 ms of PostgreSQL and more of this process per
+                # order), not one per interval; every step takes all that committed meanwhile.
+                if not keeper.done():
                     await asyncio.sleep(self._interval)
             keeper.result()  # why the lock was lost
         finally:
@@ -333,7 +336,7 @@ class Relay:
                 return False
             if not row["advanced"]:
                 raise RelayFenced("the watermark moved under this relay: another relay is active")
-            return self._published(snapshot)
+            return self._published(snapshot, [])  # every worker's listener hears the stores
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(POLL, self._watermark)
             batch = Batch([StoreRun(*run) for run in zip(row["stores"], row["firsts"], row["lasts"], row["menus"],
@@ -351,13 +354,13 @@ class Relay:
             await self._publisher.publish(conn, batch)
             if await conn.execute(ADVANCE, self._bus, self._stored, snapshot) != "UPDATE 1":
                 raise RelayFenced("the watermark moved under this relay: another relay is active")
-        return self._published(snapshot)
+        return self._published(snapshot, [run.store_id for run in batch.runs])
 
-    def _published(self, snapshot: str) -> bool:
+    def _published(self, snapshot: str, stores: list[int]) -> bool:
         self._stored = self._watermark = snapshot
         self.batches += 1
         if self._on_published is not None and self._caller_loop is not None:
-            self._caller_loop.call_soon_threadsafe(self._on_published)
+            self._caller_loop.call_soon_threadsafe(self._on_published, stores)
         return True
 
 

@@ -15,7 +15,6 @@ from urllib.parse import unquote_plus
 import asyncpg
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar._asgi.utils import is_valid_host
 from litestar.connection import ASGIConnection
 from litestar.enums import ParamType
 from litestar.openapi.datastructures import ResponseSpec
@@ -122,12 +121,6 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-# Host values seen valid (Litestar's check, is_valid_host, is a regular expression): the names the
-# service is reached by, a few; at most this many are remembered.
-_VALID_HOSTS: set[bytes] = set()
-_MAX_VALID_HOSTS = 64
-
-
 async def serve_cached_menu(scope: Scope, receive: Receive, send: Send, header: request_id.Header,
                             pass_on: request_id.PassOn) -> None:
     """GET /menu before the framework (request_id.LeanHandler): a table token that holds and a menu the
@@ -145,11 +138,8 @@ async def serve_cached_menu(scope: Scope, receive: Receive, send: Send, header: 
         elif name == b"if-none-match":
             if_none_match = value
         elif name == b"host":
-            if value not in _VALID_HOSTS:
-                if not is_valid_host(value):
-                    return await pass_on(scope, receive, send, header)  # Litestar's 400
-                if len(_VALID_HOSTS) < _MAX_VALID_HOSTS:
-                    _VALID_HOSTS.add(value)
+            if not request_id.valid_host(value):
+                return await pass_on(scope, receive, send, header)  # Litestar's 400
         elif name == b"origin":
             return await pass_on(scope, receive, send, header)  # CORS headers: the application's CORS layer
     try:

@@ -11,16 +11,19 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 import msgspec
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.connection import ASGIConnection
 from litestar.datastructures import ResponseHeader
 from litestar.params import HeaderParameter, Parameter
+from litestar.types import Receive, Scope, Send
 
+from tableorder import request_id
 from tableorder.documents import Order, OrderPage, OrderStatus, TableOrders
 from tableorder.kit import MAX_BIGINT, PathId, raw_json
 from tableorder.orders import queries
 from tableorder.orders.schemas import MAX_ORDER_OPTIONS, OrderCreate, OrderStatusUpdate
 from tableorder.problems import AUTH_PROBLEMS, FieldError, ProblemError, conflict, found, not_found, problem_spec
-from tableorder.security import Principal, api_key
+from tableorder.security import Principal, api_key, table_principal
 from tableorder.state import AppState
 
 IdempotencyKey = Annotated[
@@ -85,13 +88,17 @@ def _unorderable(data: OrderCreate, detail: str | None) -> ProblemError:
     return ProblemError(422, "Some menu items cannot be ordered.", slug="unorderable-items", errors=errors)
 
 
-def _check_options(data: OrderCreate) -> None:
+def _option_errors(data: OrderCreate) -> list[FieldError]:
     """What the body's schema cannot say: each option once a line, and at most MAX_ORDER_OPTIONS an order."""
     errors = [FieldError(field=f"items[{i}].options", message="each option may be chosen once a line")
               for i, line in enumerate(data.items) if len(set(line.options)) != len(line.options)]
     if sum(len(line.options) for line in data.items) > MAX_ORDER_OPTIONS:
         errors.append(FieldError(field="items", message=f"at most {MAX_ORDER_OPTIONS} options an order"))
-    if errors:
+    return errors
+
+
+def _check_options(data: OrderCreate) -> None:
+    if errors := _option_errors(data):
         raise ProblemError(422, "The request has invalid fields.", slug="validation-error", errors=errors)
 
 
@@ -157,20 +164,110 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int]:
         return (datetime.max if micros > 0 else datetime.min).replace(tzinfo=UTC), order_id
 
 
+async def _place(state: Any, principal: Principal, data: OrderCreate,
+                 idempotency_key: str | None) -> asyncpg.Record:
+    """One call of place_order() for a checked order (the lean path's and the handler's)."""
+    # What an Idempotency-Key remembers; without a key nothing reads it (the SQL stores it with the key).
+    request_hash = _request_hash(data) if idempotency_key is not None else b""
+    settings = state.settings
+    items = data.items
+    return await queries.place_order(
+        state.pool, principal.store_id, principal.subject_id,
+        [line.menu_item_id for line in items], [line.quantity for line in items],
+        data.note, idempotency_key, request_hash, settings.order_rate_limit_per_minute, settings.session_max_orders,
+        [i for i, line in enumerate(items, start=1) for _ in line.options],
+        [option for line in items for option in line.options])
+
+
+# Where serve_order leaves what place_order() raised for the handler to answer (it is not called again).
+_OUTCOME = "tableorder.order_outcome"
+_JSON = b"application/json"
+_DECODER = msgspec.json.Decoder(OrderCreate)
+
+
+async def serve_order(scope: Scope, receive: Receive, send: Send, header: request_id.Header,
+                      pass_on: request_id.PassOn) -> None:
+    """POST /orders before the framework (request_id.LeanHandler): a table token that holds and a plain
+    valid order (a JSON body the Struct takes strictly, options each once, an Idempotency-Key the
+    header's rules allow) is placed here and answered 201, as the handler below answers it. Anything
+    else goes to the application, body and all, which answers or refuses it as every route does: no
+    token or a refused one, any other body, a CORS request, a Host Litestar refuses, a body without a
+    Content-Length or over MAX_REQUEST_BYTES.
+
+    When place_order() raises (a refusal such as a sold-out item, or a database fault whose outcome
+    cannot be known), the exception goes with the request to the handler, which answers it as its
+    own and does not call place_order() again: an order is never placed twice by the fallback.
+
+    The tablets' write: Litestar's routing, dependency injection, body extraction and Response cost an
+    order more Python than all the rest of its path (counted with cachegrind, docs/order-path.md)."""
+    state = scope["litestar_app"].state
+    length = -1
+    idempotency_key: str | None = None
+    seen_key = json = False
+    for name, value in scope["headers"]:  # one pass for every header looked at
+        if name == b"content-length":
+            if length >= 0 or not value.isdigit():
+                return await pass_on(scope, receive, send, header)
+            length = int(value)
+        elif name == b"content-type":
+            if json:
+                return await pass_on(scope, receive, send, header)
+            json = value == _JSON or value.partition(b";")[0].strip().lower() == _JSON
+        elif name == b"idempotency-key":
+            if seen_key or not 1 <= len(value) <= 255:
+                return await pass_on(scope, receive, send, header)
+            seen_key = True
+            idempotency_key = value.decode("latin-1")
+        elif name == b"host":
+            if not request_id.valid_host(value):
+                return await pass_on(scope, receive, send, header)  # Litestar's 400
+        elif name == b"origin":
+            return await pass_on(scope, receive, send, header)  # CORS: the application's CORS layer
+    if not json or length < 0 or length > state["settings"].max_request_bytes:
+        return await pass_on(scope, receive, send, header)
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return  # the client is gone: nothing to answer, nothing placed
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    try:
+        principal = await table_principal(ASGIConnection(scope))
+        data = _DECODER.decode(body)
+    except Exception:  # the application works it out again and answers with its problem
+        return await pass_on(scope, request_id.replay(body, receive), send, header)
+    if _option_errors(data):
+        return await pass_on(scope, request_id.replay(body, receive), send, header)
+    try:
+        row = await _place(state, principal, data, idempotency_key)
+    except Exception as exc:
+        scope[_OUTCOME] = exc  # type: ignore[literal-required]
+        return await pass_on(scope, request_id.replay(body, receive), send, header)
+    document: bytes = row["order_doc"].encode()
+    headers = [(b"content-type", _JSON), (b"content-length", b"%d" % len(document)), header]
+    if row["replayed"]:
+        headers.append((b"idempotent-replayed", b"true"))
+    await send({"type": "http.response.start", "status": 201, "headers": headers})
+    await send({"type": "http.response.body", "body": document, "more_body": False})
+
+
 class GuestOrderController(Controller):
     path = "/orders"
     tags = ["Guest"]
 
     @post(operation_id="PlaceOrder", status_code=201, summary="Place an order for this table",
-          response_headers=[REPLAYED],
+          response_headers=[REPLAYED], opt={request_id.LEAN: serve_order},
           responses={**AUTH_PROBLEMS, 404: problem_spec("The table no longer exists"),
                      409: problem_spec("Idempotency-Key reused with a different body (type `.../conflict`), or "
                                        "the table's session holds SESSION_MAX_ORDERS orders and staff must close "
                                        "it first (type `.../session-full`)"),
                      429: problem_spec("The table placed ORDER_RATE_LIMIT_PER_MINUTE orders within the last "
                                        "60 seconds; Retry-After gives the seconds until it may order again")})
-    async def place_order(self, state: AppState, principal: Principal, data: OrderCreate,
-                          idempotency_key: IdempotencyKey = None) -> Response[Order]:
+    async def place_order(self, request: Request[Any, Any, Any], state: AppState, principal: Principal,
+                          data: OrderCreate, idempotency_key: IdempotencyKey = None) -> Response[Order]:
         """Place an order for the calling table: menu item ids, quantities and the options chosen only; the server
         prices every line from the menu at this moment (`line_total` = (unit price + the options' `price_delta`)
         × quantity) and keeps those prices. The first order of a table with no open session
@@ -179,18 +276,16 @@ class GuestOrderController(Controller):
         Unknown or sold-out items are a 422 naming each line; options that are unknown, of another item, sold out,
         chosen twice, or too few or too many for a group are a 422 naming the line (`items[0].options`) and
         the group. Nothing is ordered then."""
+        # A plain valid order is placed before this (serve_order); here come every other body, and the
+        # orders place_order() refused or failed there, answered from what it raised.
         _check_options(data)
-        # What an Idempotency-Key remembers; without a key nothing reads it (the SQL stores it with the key).
-        request_hash = _request_hash(data) if idempotency_key is not None else b""
         rate_limit: int = state.settings.order_rate_limit_per_minute
         max_orders: int = state.settings.session_max_orders
+        outcome: Exception | None = request.scope.pop(_OUTCOME, None)  # type: ignore[misc]
         try:
-            row = await queries.place_order(
-                state.pool, principal.store_id, principal.subject_id,
-                [line.menu_item_id for line in data.items], [line.quantity for line in data.items],
-                data.note, idempotency_key, request_hash, rate_limit, max_orders,
-                [i for i, line in enumerate(data.items, start=1) for _ in line.options],
-                [option for line in data.items for option in line.options])
+            if outcome is not None:
+                raise outcome
+            row = await _place(state, principal, data, idempotency_key)
         except asyncpg.PostgresError as exc:
             match exc.sqlstate:
                 case queries.UNORDERABLE:

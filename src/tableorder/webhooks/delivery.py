@@ -96,6 +96,12 @@ class WebhookWorker:
             limits=httpx.Limits(max_connections=self._concurrency, max_keepalive_connections=self._concurrency),
             headers={"User-Agent": USER_AGENT})
         self._wakeup = asyncio.Event()
+        # The stores with an enabled endpoint, as of the last look (None: not looked yet). An event of
+        # another store wakes nothing: woken by every event, the worker looked for due endpoints
+        # (CLAIM) about once per order under load, for nothing in a deployment without webhooks
+        # (measured at 470 orders/s: 0.26 ms of PostgreSQL and 0.15 ms of this process per order).
+        self._stores: frozenset[int] | None = None
+        self._next_look = 0.0
         self._serving: dict[queries.Key, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -106,9 +112,21 @@ class WebhookWorker:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="webhooks")
 
-    def wake(self, _store_id: int | None = None, _position: int | None = None) -> None:
-        """Something may be due (a new event of some store): look now rather than at the next poll."""
-        self._wakeup.set()
+    def wake(self, store_id: int | None = None, _position: int | None = None) -> None:
+        """Something may be due: look now rather than at the next poll. With `store_id` (a new event of
+        that store), only when the store had an enabled endpoint at the last look (an endpoint made
+        since on another worker is found at that worker's next poll, within POLL_SECONDS); without
+        it (an endpoint changed here, a reconnect), always, and the stores are looked up again."""
+        if store_id is None:
+            self._next_look = 0.0
+            self._wakeup.set()
+        elif self._stores is None or store_id in self._stores:
+            self._wakeup.set()
+
+    def wake_stores(self, stores: list[int]) -> None:
+        """A batch the relay published (the stores it holds)."""
+        if self._stores is None or not self._stores.isdisjoint(stores):
+            self._wakeup.set()
 
     async def stop(self) -> None:
         """A graceful stop (a deploy, a scale-down): no new claims and no new sends; the requests in
@@ -141,6 +159,10 @@ class WebhookWorker:
             self._wakeup.clear()
             free = self._concurrency - len(self._serving)
             try:
+                now = asyncio.get_running_loop().time()
+                if now >= self._next_look:
+                    self._next_look = now + POLL_SECONDS
+                    self._stores = frozenset(await queries.stores_with_endpoints(self._pool))
                 if free > 0:
                     for row in await queries.claim(self._pool, self.owner, free, self._lease):
                         endpoint = Endpoint.of(row)

@@ -191,6 +191,13 @@ RETURNING {_WORK}
 """
 
 
+async def stores_with_endpoints(pool: asyncpg.Pool) -> list[int]:
+    """The stores with an enabled endpoint (whose events may be due somewhere)."""
+    stores: list[int] = await pool.fetchval(
+        "SELECT coalesce(array_agg(DISTINCT store_id), '{}') FROM webhook_endpoints WHERE enabled")
+    return stores
+
+
 async def claim(pool: asyncpg.Pool, owner: str, limit: int, lease_seconds: float) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await pool.fetch(CLAIM, owner, limit, lease_seconds)
     return rows
