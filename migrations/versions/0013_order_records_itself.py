@@ -1,10 +1,10 @@
 """place_order() records its order's event and tickets itself (issue 13, point 3, continued).
 
-Measured as 0012 was (PostgreSQL under cachegrind, the bench's order mix, docs/order-path.md): of an
-order's 3.03M instructions, the two deferred triggers cost 0.69M, against 2.18M for the floor's whole
-order. Firing them at commit (the queued events, two PL/pgSQL trigger calls, record_event() called
-through PERFORM, order_json() a second time for the same document, the EXISTS over the lines for
-tickets) cost more than the event row itself.
+Measured as 0012 was (PostgreSQL under cachegrind, the bench's order mix, docs/order-path.md): an
+order cost 3,028k instructions at 0012 (the floor's whole order 2,181k), of which the two deferred
+triggers 692k: the event row and its document (the floor writes one too) and the firing itself (the
+queued trigger events, two PL/pgSQL trigger calls, order_json() a second time for the document the
+answer already has, the EXISTS over the lines for tickets). Now 2,895k: −133k (−4.4 %) an order.
 
 - place_order() sets `tableorder.placing` for its INSERT into orders only; the two deferred triggers
   are created again with `WHEN (current_setting('tableorder.placing', true) IS DISTINCT FROM 'on')`,
