@@ -819,16 +819,15 @@ async def test_an_order_inserted_without_place_order_is_still_recorded_at_commit
     station = await pool.fetchval(
         "INSERT INTO stations (store_id, name) VALUES ($1, 'Bar') RETURNING id", store.id)
     await pool.execute("UPDATE menu_items SET station_id = $2 WHERE store_id = $1", store.id, station)
-    async with pool.acquire() as conn:
-        async with conn.transaction():
-            placed, _ = await _place(conn, store, [(store.items[0], 1)])
-            session = placed["session_id"]
-            loaded = await conn.fetchval(
-                "INSERT INTO orders (store_id, session_id, table_id, table_number, business_day, order_no, total_amount)"
-                " VALUES ($1, $2, $3, 1, current_date, 999, 1000) RETURNING id", store.id, session, store.tables[0])
-            await conn.execute(
-                "INSERT INTO order_lines (store_id, order_id, line_no, menu_item_id, name, unit_price, quantity,"
-                " station_id) VALUES ($1, $2, 1, $3, 'Loaded', 1000, 1, $4)", store.id, loaded, store.items[0], station)
+    async with pool.acquire() as conn, conn.transaction():
+        placed, _ = await _place(conn, store, [(store.items[0], 1)])
+        session = placed["session_id"]
+        loaded = await conn.fetchval(
+            "INSERT INTO orders (store_id, session_id, table_id, table_number, business_day, order_no, total_amount)"
+            " VALUES ($1, $2, $3, 1, current_date, 999, 1000) RETURNING id", store.id, session, store.tables[0])
+        await conn.execute(
+            "INSERT INTO order_lines (store_id, order_id, line_no, menu_item_id, name, unit_price, quantity,"
+            " station_id) VALUES ($1, $2, 1, $3, 'Loaded', 1000, 1, $4)", store.id, loaded, store.items[0], station)
     events = [(e["type"], json.loads(e["payload"]).get("order_id", json.loads(e["payload"]).get("id")))
               for e in (await _events(pool, store.id))]
     created = [order_id for kind, order_id in events if kind == "order.created"]

@@ -52,7 +52,8 @@ PLACE_ORDER_CHANGES = [
     ("    SELECT id INTO v_order_id FROM new_order;\n",
      "    SELECT id INTO v_order_id FROM new_order;\n"
      "    PERFORM set_config('tableorder.placing', '', true);\n", 1),
-    ("    RETURN QUERY SELECT order_json(o), false FROM orders o WHERE o.store_id = p_store_id AND o.id = v_order_id;\n",
+    ("    RETURN QUERY SELECT order_json(o), false FROM orders o WHERE o.store_id = p_store_id"
+     " AND o.id = v_order_id;\n",
      "    -- The order's event, then its tickets (their ticket.created follow it), as the deferred triggers\n"
      "    -- record them for any other insert; the store row stays locked until commit.\n"
      "    SELECT order_json(o) INTO order_doc FROM orders o WHERE o.store_id = p_store_id AND o.id = v_order_id;\n"
