@@ -87,6 +87,9 @@ async def test_a_plain_order_is_answered_as_the_application_answers_it(client: h
     ({"Idempotency-Key": "k" * 256}, b'{"items": [{"menu_item_id": 1, "quantity": 1}]}', 422, "validation-error"),
     ({"Authorization": "Bearer not-a-token"}, b'{"items": [{"menu_item_id": 1, "quantity": 1}]}', 401,
      "unauthorized"),
+    # over MAX_REQUEST_BYTES (65,536 by default): not read by the lean path, refused by the application
+    ({}, b'{"items": [{"menu_item_id": 1, "quantity": 1}], "note": "' + b"x" * 70_000 + b'"}', 413,
+     "request-entity-too-large"),
 ])
 async def test_what_the_lean_path_does_not_take_is_the_applications_problem(
         client: httpx.AsyncClient, stores: Stores, headers: dict[str, str], body: bytes, status: int,
