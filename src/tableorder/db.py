@@ -53,17 +53,12 @@ async def connect(url: str, **options: Any) -> asyncpg.Connection:
 
 
 async def create_pool(url: str, *, min_size: int, max_size: int, application_name: str,
-                      notify_on_commit: bool = False, wait_for_flush: bool = True) -> asyncpg.Pool:
+                      notify_on_commit: bool = False) -> asyncpg.Pool:
     """`notify_on_commit`: the design before the relay (EVENT_PUBLISH=commit), for comparison: every
-    transaction that records an event also NOTIFYs as it commits (migration 0010). `wait_for_flush`
-    False: commits do not wait for the WAL to reach the disk (synchronous_commit off), for writes a
-    crash may lose harmlessly (the relay's watermark: a batch published again is dropped by its
-    readers)."""
+    transaction that records an event also NOTIFYs as it commits (migration 0010)."""
     settings = {"application_name": application_name, "timezone": "UTC"}
     if notify_on_commit:
         settings["tableorder.notify_on_commit"] = "on"
-    if not wait_for_flush:
-        settings["synchronous_commit"] = "off"
     pool: asyncpg.Pool = await asyncpg.create_pool(
         asyncpg_dsn(url),
         reset=_no_session_state_to_reset,

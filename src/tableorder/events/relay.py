@@ -224,9 +224,7 @@ class Relay:
                 self._thread_loop = asyncio.get_running_loop()
                 self._task = asyncio.current_task()
                 started.set()
-                # The watermark's advance need not wait for the WAL flush: lost in a crash, the batch
-                # is published again, and readers drop what they had (positions, message ids).
-                self._pool = await db.create_pool(self._url, min_size=0, max_size=1, wait_for_flush=False,
+                self._pool = await db.create_pool(self._url, min_size=0, max_size=1,
                                                   application_name=f"tableorder-relay-work-{os.getpid()}")
                 try:
                     await self._main()
