@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tableorder import db
-from tableorder.events.relay import NotifyPublisher, Relay
+from tableorder.events.relay import ADVANCE, STEP_NOTIFY, NotifyPublisher, Relay
 from tests.conftest import ServerProcess
 from tests.helpers import Store, Stores, place
 from tests.nats_server import NatsServer, require_nats_server_binary
@@ -242,3 +242,18 @@ async def test_a_batch_of_many_stores_fits_notify_payloads(relay_database: str, 
         assert len(heard) >= 3  # 1,000 entries of ~20 bytes do not fit one payload
     finally:
         await listening.close()
+
+
+async def test_the_relays_commits_do_not_wait_for_the_wal_flush(pool: asyncpg.Pool) -> None:
+    """Both of the relay's writes (the postgres bus's step, the NATS bus's watermark advance) turn off
+    synchronous_commit for their own transaction (a connection setting, PgBouncer refuses): waiting,
+    its ~100 commits a second queued with the orders' flushes. A compare-and-set that matches nothing
+    here, so the shared database's relay state is untouched."""
+    async with pool.acquire() as conn:
+        for statement, arguments in ((STEP_NOTIFY, ("postgres", "1:1:", "1:1:")),
+                                     (ADVANCE, ("postgres", "1:1:", "1:1:"))):
+            async with conn.transaction():
+                assert await conn.fetchval("SHOW synchronous_commit") == "on"
+                await conn.execute(statement, *arguments)
+                assert await conn.fetchval("SHOW synchronous_commit") == "off"
+            assert await conn.fetchval("SHOW synchronous_commit") == "on"  # this transaction only
