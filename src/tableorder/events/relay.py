@@ -342,17 +342,18 @@ class Relay:
             # Still connected, so still holding the lock (a dead link raises here).
             await lock.fetchval("SELECT 1", timeout=self._lock_check_interval * 2)
 
-    async def _step(self) -> bool:
-        """One poll: publish what committed since the watermark; whether anything was."""
+    async def _step(self) -> None:
+        """One poll: publish what committed since the watermark."""
         if isinstance(self._publisher, NotifyPublisher):
             row = await self._pool.fetchrow(STEP_NOTIFY, self._bus, self._stored, self._watermark)
             snapshot: str = row["snapshot"]
             if not row["entries"]:
                 self._watermark = snapshot  # nothing new: the watermark moves in memory only
-                return False
+                return
             if not row["advanced"]:
                 raise RelayFenced("the watermark moved under this relay: another relay is active")
-            return self._published(snapshot, [])  # every worker's listener hears the stores
+            self._published(snapshot, [])  # every worker's listener hears the stores
+            return
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(POLL, self._watermark)
             batch = Batch([StoreRun(*run) for run in zip(row["stores"], row["firsts"], row["lasts"], row["menus"],
@@ -363,21 +364,20 @@ class Relay:
                 # Nothing new: the watermark moves in memory only (a relay taking over from the stored
                 # one finds the same nothing).
                 self._watermark = snapshot
-                return False
+                return
             # Published first (acknowledged, or it raises and the watermark stays), then the watermark
             # moves: a relay deposed meanwhile finds it moved and stands down; what it published again
             # is dropped by the bus (message ids).
             await self._publisher.publish(conn, batch)
             if await conn.fetchval(ADVANCE, self._bus, self._stored, snapshot) != 1:
                 raise RelayFenced("the watermark moved under this relay: another relay is active")
-        return self._published(snapshot, [run.store_id for run in batch.runs])
+        self._published(snapshot, [run.store_id for run in batch.runs])
 
-    def _published(self, snapshot: str, stores: list[int]) -> bool:
+    def _published(self, snapshot: str, stores: list[int]) -> None:
         self._stored = self._watermark = snapshot
         self.batches += 1
         if self._on_published is not None and self._caller_loop is not None:
             self._caller_loop.call_soon_threadsafe(self._on_published, stores)
-        return True
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

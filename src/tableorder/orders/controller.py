@@ -203,26 +203,27 @@ async def serve_order(scope: Scope, receive: Receive, send: Send, header: reques
     state = scope["litestar_app"].state
     length = -1
     idempotency_key: str | None = None
-    seen_key = json = False
+    content_type: bytes | None = None
     for name, value in scope["headers"]:  # one pass for every header looked at
         if name == b"content-length":
             if length >= 0 or not value.isdigit():
                 return await pass_on(scope, receive, send, header)
             length = int(value)
         elif name == b"content-type":
-            if json:
+            if content_type is not None:
                 return await pass_on(scope, receive, send, header)
-            json = value == _JSON or value.partition(b";")[0].strip().lower() == _JSON
+            content_type = value
         elif name == b"idempotency-key":
-            if seen_key or not 1 <= len(value) <= 255:
+            if idempotency_key is not None or not 1 <= len(value) <= 255:
                 return await pass_on(scope, receive, send, header)
-            seen_key = True
             idempotency_key = value.decode("latin-1")
         elif name == b"host":
             if not request_id.valid_host(value):
                 return await pass_on(scope, receive, send, header)  # Litestar's 400
         elif name == b"origin":
             return await pass_on(scope, receive, send, header)  # CORS: the application's CORS layer
+    json = content_type is not None and (
+        content_type == _JSON or content_type.partition(b";")[0].strip().lower() == _JSON)
     if not json or length < 0 or length > state["settings"].max_request_bytes:
         return await pass_on(scope, receive, send, header)
     chunks = []
