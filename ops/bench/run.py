@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from ops.bench.common import SERVER_PYTHON, Replica, bench_database, rss_kb, seed_store, write_head  # noqa: E402
 from ops.bench.floor import switch_triggers as floor_switch_triggers  # noqa: E402
+from ops.bench.push import WARM_UP as PUSH_WARM_UP  # noqa: E402
 from ops.bench.push import scenario as push_scenario  # noqa: E402
 
 WRK_DIR = ROOT / "ops" / "bench" / "wrk"
@@ -225,7 +226,7 @@ def render(args: argparse.Namespace, results: dict[str, dict[str, list[WrkResult
         f"| per open stream | {(with_streams - before) / 1000:.1f} KB |",
         "",
         "Push latency, commit → client (events.created_at is taken at commit), orders through replica A, 100 "
-        "admin streams on replica B:",
+        f"admin streams on replica B, each rate counted after {PUSH_WARM_UP:.0f} s of the same load:",
         "",
         "| orders/s | orders | deliveries | missing | p50 ms | p99 ms | max ms |",
         "|---:|---:|---:|---:|---:|---:|---:|",

