@@ -1,8 +1,9 @@
 """`make bench`: the service side by side with the floor (ops/bench/floor.py), in one run.
 
 One uvicorn worker each, `wrk` with 32 connections on loopback, one store with 50 tables (sessions
-already open) and a 6 × 7 menu. Each round measures the service then the floor (orders, menu,
-menu 304); the report gives medians over the rounds and ratios service/floor. Then: idle RSS of a
+already open) and a 6 × 7 menu. Each round measures every scenario (orders, menu, menu 304) on the
+service and on the floor back to back, who goes first alternating from round to round; the report
+gives medians over the rounds and ratios service/floor. Then: idle RSS of a
 worker, RSS with 1,000 open admin streams, and the push latency across two replicas.
 Results go to docs/benchmarks.md.
 """
@@ -127,26 +128,31 @@ async def main() -> None:
         service.stop()
 
         results: dict[str, dict[str, list[WrkResult]]] = {}
+        scenarios = [(scenario, script, extra) for scenario, script, extra in (
+            ("orders", "orders.lua", {}), ("menu", "menu.lua", {}), ("menu_304", "menu.lua", {"BENCH_ETAG": etag}))
+            if scenario in args.scenarios.split(",")]
         for round_ in range(args.rounds):
-            for name, server_class in (("service", Replica), ("floor", Floor)):
-                server = server_class(url, replica_env).start()
-                try:
-                    wrk(server.url, "menu.lua", 2, env)  # warm up
-                    for scenario, script, extra in (("orders", "orders.lua", {}), ("menu", "menu.lua", {}),
-                                                    ("menu_304", "menu.lua", {"BENCH_ETAG": etag})):
-                        if scenario not in args.scenarios.split(","):
-                            continue
+            # Each scenario on the two back to back, and who goes first alternates from round to round:
+            # this machine's speed drifts by tens of per cent within a minute, and with the service's
+            # three scenarios all run before the floor's, the orders ratio came out 0.65 and 0.76
+            # with the service first against 1.09 with the floor first (full runs, same code).
+            sides = (("service", Replica), ("floor", Floor))
+            for scenario, script, extra in scenarios:
+                for name, server_class in sides if round_ % 2 == 0 else sides[::-1]:
+                    server = server_class(url, replica_env).start()
+                    try:
+                        wrk(server.url, script, 2, {**env, **extra})  # warm up on the same work
                         result = wrk(server.url, script, args.seconds, {**env, **extra})
-                        results.setdefault(scenario, {}).setdefault(name, []).append(result)
-                        print(f"round {round_ + 1} {name:7} {scenario:8} {result.rps:8.0f} req/s  "
-                              f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}",
-                              flush=True)
-                finally:
-                    server.stop()
-                    # The floor switches the service's order triggers off while it runs (it writes
-                    # its event rows itself); they are on again for the service whatever it did.
-                    if server_class is Floor:
-                        await pool.execute(floor_switch_triggers("ENABLE"))
+                    finally:
+                        server.stop()
+                        # The floor switches the service's order triggers off while it runs (it writes
+                        # its event rows itself); they are on again for the service whatever it did.
+                        if server_class is Floor:
+                            await pool.execute(floor_switch_triggers("ENABLE"))
+                    results.setdefault(scenario, {}).setdefault(name, []).append(result)
+                    print(f"round {round_ + 1} {name:7} {scenario:8} {result.rps:8.0f} req/s  "
+                          f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  errors {result.errors}",
+                          flush=True)
 
         if args.no_extras:
             await pool.close()
@@ -197,8 +203,10 @@ def render(args: argparse.Namespace, results: dict[str, dict[str, list[WrkResult
         f"Written by `make bench` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Machine: {os.cpu_count()} "
         f"cores ({cpu}), Python {platform.python_version()}, {packages}; load generator: {pg}. "
         "Servers run from a virtualenv with the runtime dependencies only, as deployed.",
-        f"One uvicorn worker each, `wrk -t2 -c32`, {args.seconds:.0f} s per scenario, medians of {args.rounds} "
-        "rounds; each round runs the service and then the floor (`ops/bench/floor.py`: a bare ASGI callable over "
+        f"One uvicorn worker each, `wrk -t2 -c32`, {args.seconds:.0f} s per scenario after 2 s of the same work, "
+        f"medians of {args.rounds} rounds; each round runs every scenario on the service and the floor back to back, "
+        "each on a fresh start, the service first in odd rounds and the floor first in even ones "
+        "(`ops/bench/floor.py`: a bare ASGI callable over "
         "asyncpg and msgspec; an order is one statement with the least SQL an honest order needs: prices from "
         "the menu rows, the store row lock and its next event position, the order and its lines, the event row; "
         "the menu is the service's own menu_json) on the same database. The load generator, PostgreSQL and "
@@ -216,6 +224,11 @@ def render(args: argparse.Namespace, results: dict[str, dict[str, list[WrkResult
                      f"{f99:.2f} | {s99 / f99:.2f} |")
     errors = sum(r.errors for by in results.values() for rs in by.values() for r in rs)
     lines += [
+        "",
+        "Rounds, service / floor req/s (ratio): " + "; ".join(
+            f"{scenario} " + ", ".join(f"{s.rps:.0f} / {f.rps:.0f} ({s.rps / f.rps:.2f})"
+                                       for s, f in zip(by["service"], by["floor"], strict=True))
+            for scenario, by in results.items()) + ".",
         "",
         f"Errors (socket or non-2xx/304) over all runs: {errors}.",
         "",
