@@ -510,6 +510,12 @@ async def test_an_endpoint_failing_for_24_hours_is_disabled_and_holds_its_events
     await eventually(lambda: len(receiver.accepted()) == 1, 10, "the event is delivered")
     assert json.loads(receiver.accepted()[0].body)["data"]["id"] == order["id"]
     assert receiver.accepted()[0].verifies(endpoint["secret"])
+
+    # The receiver has the request before the worker records the answer: wait for the record.
+    async def recorded() -> bool:
+        return [d["status"] for d in await deliveries()] == ["succeeded"]
+
+    await eventually(recorded, 10, "the delivery is recorded as succeeded")
     (delivered,) = await deliveries()
     assert delivered["status"] == "succeeded" and delivered["attempts"] == given_up["attempts"] + 1
     # Delivered, the event is pruned like any other.
